@@ -1,0 +1,140 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Introduction: what unsupervised industrial anomaly detection is
+#
+# A production line makes thousands of good parts for every bad one, and the bad ones rarely look
+# alike: a scratch today, a missing screw tomorrow, a dent no one has seen before. Collecting and
+# labelling enough defects to train an ordinary classifier is therefore slow and never complete.
+# **Unsupervised industrial image anomaly detection (UIAD)** sidesteps the problem: a model learns
+# what *normal* products look like from defect-free examples only, and at inspection time it reports
+# how far each new product departs from that normal appearance — for the whole image, and pixel by
+# pixel, so an operator sees where the defect is. This workbook follows the survey by Lin et al.
+# {cite}`lin2024survey`, which organises the field by input modality and by method family.
+
+# %% tags=["parameters"]
+DATASET = "synthetic"  # any name in uiad_lite.data.DATASETS
+DATA_ROOT = None  # folder of a real dataset; None = $UIAD_DATA or the embedded synthetic benchmark
+CATEGORIES = None  # list of category names; None = a default choice below
+QUICK = True  # True: about a minute on two CPU cores; False: the papers' settings (GPU, real data)
+DEVICE = "auto"  # "auto", "cpu" or "cuda"
+SEED = 0
+
+# %%
+import numpy as np
+import pandas as pd
+
+import uiad_lite.plots  # noqa: F401  (selects the renderer that keeps figures in the book)
+from uiad_lite import data, metrics, results, survey
+from uiad_lite.methods.pixel_gaussian import PixelGaussian
+from uiad_lite.plots.maps import heatmap_grid
+from uiad_lite.plots.survey import datasets_scatter, family_sunburst, methods_per_year
+
+# %% [markdown]
+# ## The task in three steps
+#
+# The survey writes the task as three equations; here they are in plain words.
+#
+# 1. **Learn normality.** Given a training set $\mathcal{X} = \{x_1, \dots, x_N\}$ that contains only
+#    normal samples, choose the parameters of a model $f$ so that a loss measuring how well $f$
+#    describes those samples is as small as possible:
+#    $\theta^{*} = \arg\min_\theta \mathcal{L}(f(x \in \mathcal{X}; \theta))$.
+#    The loss depends on the family: a distance to stored features, a reconstruction error, a
+#    likelihood, a disagreement between two networks...
+# 2. **Score a new sample.** The trained model maps a test sample to an anomaly score,
+#    $s_{\text{test}} = f(x_{\text{test}}; \theta^{*})$; higher means further from normal. Most
+#    methods also return a map with one score per pixel (or per 3D point) for localisation.
+# 3. **Evaluate.** With the test labels $y_{\text{test}}$ (good/defective per image, and a defect mask
+#    per pixel) a metric summarises how well the scores rank defects above normal samples:
+#    $\mathcal{M} = \mathrm{Evaluate}(f(x_{\text{test}}; \theta^{*}), y_{\text{test}})$.
+#    Chapter 2 builds every metric of the survey's Table 3.
+#
+# When a sample has more than one modality (colour *and* geometry), the features of the two must be
+# combined somewhere along the way; the fusion chapter compares where.
+#
+# ## Three settings
+#
+# * **RGB** — colour images, the setting with the most datasets and methods (MVTec AD, VisA, ...).
+# * **3D** — point clouds of the part's surface (Real3D-AD, Anomaly-ShapeNet): defects are changes of
+#   shape, such as bulges, sinks and missing material.
+# * **RGB+3D (multimodal)** — an image and an aligned 3D measurement of the same part (MVTec 3D-AD,
+#   Eyecandies). A stain is visible only in colour, a shallow dent only in depth: using both is the point.
+#
+# ## A map of the survey
+#
+# The package ships the survey's method and dataset tables as data (`uiad_lite.survey`), so the map
+# below is computed, not drawn by hand. Hover for counts; click a sector of the sunburst to zoom.
+
+# %%
+methods_table = survey.methods()
+print(f"{methods_table['method'].nunique()} methods in {methods_table['table'].nunique()} tables, "
+      f"{len(survey.datasets())} datasets")
+methods_per_year(methods_table).show()
+
+# %%
+family_sunburst(methods_table).show()
+
+# %%
+datasets_scatter(survey.datasets()).show()
+
+# %% [markdown]
+# ## The whole loop on one category
+#
+# The smallest honest detector fits one Gaussian per pixel and colour channel to the training images
+# and scores a test pixel by its squared z-score (`uiad_lite/methods/pixel_gaussian.py`, one screen of
+# code). It has no learned features at all, so it works only where parts are aligned and evenly lit,
+# which makes it a useful floor for every later chapter. The loop below is the same in every chapter:
+# load → `fit` on normal training samples → `predict` test samples → `metrics.evaluate` →
+# `results.record`.
+
+# %%
+if CATEGORIES:
+    category = CATEGORIES[0]
+else:
+    rgb_categories = data.categories(DATASET, root=DATA_ROOT, setting="rgb")
+    category = rgb_categories[-1]  # an object category: aligned parts suit a per-pixel model
+dataset = data.load(DATASET, root=DATA_ROOT, category=category, size="quick" if QUICK else "full")
+print(f"{DATASET}/{category}: {len(dataset.train)} training images, {len(dataset.test)} test images")
+
+detector = PixelGaussian()
+with results.measure() as fit_time:
+    detector.fit(dataset.train)
+prediction, ms_per_image = results.timed_predict(lambda: detector.predict(dataset.test), len(dataset.test))
+scores = metrics.evaluate(prediction, dataset.test)
+results.record("00_introduction", "PixelGaussian", DATASET, category, scores,
+               fit_seconds=fit_time.seconds, predict_ms_per_image=ms_per_image,
+               peak_memory_mb=fit_time.peak_mb, device="cpu", seed=SEED, quick=QUICK)
+pd.Series(scores, name=f"PixelGaussian on {category}").round(3).to_frame()
+
+# %% [markdown]
+# The image score of each test sample is the largest value of its map. Below, a few test images (good
+# and defective) with their ground truth and the predicted map, on one shared colour scale.
+
+# %%
+labels = np.array([sample.label for sample in dataset.test])
+rng = np.random.default_rng(SEED)
+shown = np.concatenate([rng.choice(np.flatnonzero(labels == 0), 1, replace=False),
+                        rng.choice(np.flatnonzero(labels == 1), 4, replace=False)])
+heatmap_grid([dataset.test[i] for i in shown], prediction.maps[shown], prediction.scores[shown],
+             title=f"PixelGaussian on {category}").show()
+
+# %% [markdown]
+# ## Try this
+#
+# * Run the loop on a texture category (`CATEGORIES = ["<a texture>"]`): a per-pixel model cannot
+#   cope with a pattern that shifts from image to image, and the image AUROC drops towards chance.
+# * Raise `PixelGaussian(blur=3.0)`: blurring suppresses texture noise but also small defects — watch
+#   AU-PRO fall while image AUROC may rise.
+# * The memory-bank chapter replaces raw pixels with pretrained features; compare its numbers with
+#   this floor in the benchmark chapter.

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from uiad_lite import results
+
+
+def test_record_replaces_own_rows_only(tmp_path):
+    results.record("03_memory_bank", "PatchCore", "synthetic", "a", {"i_auroc": 0.9}, folder=tmp_path)
+    results.record("03_memory_bank", "PatchCore", "synthetic", "b", {"i_auroc": 0.8}, folder=tmp_path)
+    results.record("04_teacher_student", "STPM", "synthetic", "a", {"i_auroc": 0.7}, folder=tmp_path)
+    results.record("03_memory_bank", "PatchCore", "synthetic", "a", {"i_auroc": 0.95}, folder=tmp_path)
+    table = results.load(tmp_path)
+    assert len(table) == 3
+    patchcore_a = table[(table.method == "PatchCore") & (table.category == "a")]
+    assert patchcore_a["i_auroc"].tolist() == [0.95]
+    assert set(table.chapter) == {"03_memory_bank", "04_teacher_student"}
+    assert {"fit_s", "predict_ms_per_image", "peak_memory_mb", "device", "seed", "quick", "version"} <= set(
+        table.columns
+    )
+    assert len(results.load(tmp_path, chapter="04_teacher_student")) == 1
+
+
+def test_environment_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("UIAD_RESULTS", str(tmp_path / "r"))
+    results.record("00_introduction", "X", "synthetic", "c", {"i_auroc": 0.5})
+    assert (tmp_path / "r" / "00_introduction.csv").exists()
+    assert list(tmp_path.joinpath("r").glob("*.tmp")) == []
+
+
+def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
+    results.record("00_introduction", "X", "synthetic", "c", {"i_auroc": 0.5}, folder=tmp_path)
+    before = (tmp_path / "00_introduction.csv").read_text()
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError):
+        results.record("00_introduction", "Y", "synthetic", "c", {"i_auroc": 0.6}, folder=tmp_path)
+    assert (tmp_path / "00_introduction.csv").read_text() == before
+    assert list(tmp_path.glob("*.tmp")) == []
+
+
+@pytest.mark.parametrize("bad", ["", "../escape", "a b"])
+def test_bad_names_are_rejected(tmp_path, bad):
+    with pytest.raises(ValueError):
+        results.record(bad or "03", "PatchCore", "synthetic", bad, {"i_auroc": 1.0}, folder=tmp_path)
+
+
+def test_measure_reports_time_and_memory():
+    with results.measure() as timing:
+        block = bytearray(20 * 2**20)
+    del block
+    assert timing.seconds > 0
+    assert timing.peak_mb >= 19

@@ -1,0 +1,108 @@
+"""The papermill runner and the CLI, on a tiny throw-away project (two fast chapters, one failing)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from uiad_lite import cli, runner
+
+PARAMETERS = '''# %% tags=["parameters"]
+DATASET = "synthetic"
+DATA_ROOT = None
+CATEGORIES = None
+QUICK = True
+DEVICE = "auto"
+SEED = 0
+'''
+GOOD = "# %% [markdown]\n# # A good chapter\n\n" + PARAMETERS + "\n# %%\nanswer = SEED + 41\nprint('answer', answer)\n"
+BAD = (
+    "# %% [markdown]\n# # A bad chapter\n\n" + PARAMETERS + "\n# %%\nx = 1\n\n# %%\n"
+    "if SEED == 7:\n    raise RuntimeError('seed 7 is unlucky')\nprint('fine')\n"
+)
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "book").mkdir()
+    (root / "notebooks" / "00_good.py").write_text(GOOD)
+    (root / "notebooks" / "01_bad.py").write_text(BAD)
+    (root / "notebooks" / "02_also_good.py").write_text(GOOD)
+    monkeypatch.setenv("UIAD_PROJECT", str(root))
+    return root
+
+
+def test_resolve_chapter_spellings(project):
+    assert [c.name for c in runner.resolve_chapters(None)] == ["00_good", "01_bad", "02_also_good"]
+    assert [c.name for c in runner.resolve_chapters(["01", "good", "02_also_good"])] == [
+        "01_bad", "00_good", "02_also_good"]
+    with pytest.raises(runner.ChapterError, match="valid chapters: 00_good, 01_bad, 02_also_good"):
+        runner.resolve_chapters(["99"])
+
+
+def test_failing_chapter_is_reported_others_finish_good_copy_kept(project, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["run", "--out", str(out), "--no-progress"]) == 0
+    good_copy = (out / "executed" / "01_bad.ipynb").read_bytes()
+    assert cli.main(["run", "--out", str(out), "--no-progress", "--seed", "7"]) == 1
+    printed = capsys.readouterr().out
+    assert "01_bad" in printed and "failed" in printed and "seed 7 is unlucky" in printed
+    assert "RuntimeError" in printed and "cell " in printed
+    # the half-executed notebook never replaces the good one; it is kept aside for inspection
+    assert (out / "executed" / "01_bad.ipynb").read_bytes() == good_copy
+    failed = nbformat.read(out / "failed" / "01_bad.ipynb", as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in failed.cells for o in c.get("outputs", []))
+    # the chapter after the failing one ran with the new seed
+    executed = nbformat.read(out / "executed" / "02_also_good.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "answer 48" in text
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "hide-cell" in injected[0].metadata.tags and "SEED = 7" in injected[0].source
+    assert list((out / "executed").glob("*.tmp")) == []
+
+
+def test_cell_timeout_is_a_failure(project, tmp_path):
+    (project / "notebooks" / "03_slow.py").write_text(GOOD + "\n# %%\nimport time\ntime.sleep(30)\n")
+    options = runner.RunOptions(out=tmp_path / "out", progress=False, cell_timeout=3)
+    [result] = runner.run_chapters(runner.resolve_chapters(["03"]), options)
+    assert result.status == "failed" and "Timeout" in result.error
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (["run", "nope"], "unknown chapter 'nope'; valid chapters: 00_good, 01_bad, 02_also_good"),
+        (["run", "--dataset", "imagenet"], "unknown dataset 'imagenet'; valid datasets: synthetic"),
+        (["run", "--device", "tpu"], "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
+        (["book", "--device", "tpu"], "valid devices: auto, cpu, cuda"),
+    ],
+)
+def test_bad_choices_give_one_line_errors(project, arguments, expected):
+    completed = subprocess.run([sys.executable, "-m", "uiad_lite.cli", *arguments],
+                               capture_output=True, text=True, env={**__import__("os").environ})
+    assert completed.returncode == 2
+    assert expected in completed.stderr
+    assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["book"], ["data"], ["data", "download"], ["chapters"]])
+def test_help_explains_options(command):
+    completed = subprocess.run([sys.executable, "-m", "uiad_lite.cli", *command, "--help"],
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert "usage: uiad-lite" in completed.stdout
+    if command in (["run"], ["book"]):
+        for option in ("--dataset", "--data-root", "--categories", "--quick", "--full", "--device", "--seed",
+                       "--out"):
+            assert option in completed.stdout
+
+
+def test_console_script_is_installed():
+    assert shutil.which("uiad-lite"), "pip install -e . should install the uiad-lite console script"

@@ -1,0 +1,174 @@
+"""The results registry: one tidy row per (chapter, method, dataset, category), kept in CSV files.
+
+Every chapter calls :func:`record` after evaluating a detector; the benchmark chapter calls
+:func:`load`. Each chapter owns one file, ``<results_dir>/<chapter>.csv``; re-running a chapter
+replaces its own rows for the same (method, dataset, category) and never touches another chapter's
+file. Files are written atomically (temporary file in the same folder, then ``os.replace``).
+
+The folder is ``$UIAD_RESULTS`` when set (the runner sets it), else ``results/`` in the current
+working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import uiad_lite
+
+KEY_COLUMNS = ("chapter", "method", "dataset", "category")
+
+
+def results_dir() -> Path:
+    """Where result tables live (``$UIAD_RESULTS`` or ``./results``)."""
+    return Path(os.environ.get("UIAD_RESULTS", "results")).expanduser()
+
+
+@dataclass
+class Timing:
+    """Filled by :func:`measure`: wall seconds and peak memory of the measured block."""
+
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def measure(device: str = "cpu") -> Iterator[Timing]:
+    """Time a block and record its peak memory (python heap via tracemalloc, or CUDA peak)."""
+    timing = Timing()
+    use_cuda = str(device).startswith("cuda")
+    if use_cuda:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    started_tracing = not tracemalloc.is_tracing()
+    if started_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    start = time.perf_counter()
+    try:
+        yield timing
+    finally:
+        timing.seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        if started_tracing:
+            tracemalloc.stop()
+        if use_cuda:
+            import torch
+
+            peak = torch.cuda.max_memory_allocated()
+        timing.peak_mb = peak / 2**20
+
+
+def record(
+    chapter: str,
+    method: str,
+    dataset: str,
+    category: str,
+    metrics: Mapping[str, float],
+    *,
+    fit_seconds: float | None = None,
+    predict_ms_per_image: float | None = None,
+    peak_memory_mb: float | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    quick: bool = True,
+    backbone: str = "",
+    extra: Mapping[str, Any] | None = None,
+    folder: Path | str | None = None,
+) -> pd.DataFrame:
+    """Add (or replace) one row of ``<folder>/<chapter>.csv`` and return the chapter's table."""
+    for name, value in {"chapter": chapter, "method": method, "dataset": dataset, "category": category}.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"results.record: {name} must be a non-empty string, got {value!r}")
+    row: dict[str, Any] = {
+        "chapter": chapter,
+        "method": method,
+        "dataset": dataset,
+        "category": category,
+        **{key: float(value) for key, value in metrics.items()},
+        "fit_s": fit_seconds,
+        "predict_ms_per_image": predict_ms_per_image,
+        "peak_memory_mb": peak_memory_mb,
+        "device": str(device),
+        "seed": int(seed),
+        "quick": bool(quick),
+        "backbone": backbone,
+        "version": uiad_lite.__version__,
+        "python": platform.python_version(),
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **dict(extra or {}),
+    }
+    folder = Path(folder) if folder is not None else results_dir()
+    path = folder / f"{_safe_name(chapter)}.csv"
+    table = _read(path)
+    if not table.empty:
+        same = (
+            (table["method"] == method) & (table["dataset"] == dataset) & (table["category"] == category)
+        )
+        table = table[~same]
+    table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+    _write_atomically(table, path)
+    return table
+
+
+def clear(chapter: str, folder: Path | str | None = None) -> None:
+    """Forget every row of one chapter (a chapter may call this at its start for a clean slate)."""
+    path = (Path(folder) if folder is not None else results_dir()) / f"{_safe_name(chapter)}.csv"
+    path.unlink(missing_ok=True)
+
+
+def load(folder: Path | str | None = None, chapter: str | None = None) -> pd.DataFrame:
+    """All recorded rows (of one chapter, or of every chapter) as one DataFrame."""
+    folder = Path(folder) if folder is not None else results_dir()
+    paths = [folder / f"{_safe_name(chapter)}.csv"] if chapter else sorted(folder.glob("*.csv"))
+    tables = [_read(path) for path in paths]
+    tables = [table for table in tables if not table.empty]
+    if not tables:
+        return pd.DataFrame(columns=list(KEY_COLUMNS))
+    return pd.concat(tables, ignore_index=True)
+
+
+def timed_predict(predict: Callable[[], Any], n_images: int) -> tuple[Any, float]:
+    """Run ``predict()`` and return its result and the milliseconds spent per image."""
+    start = time.perf_counter()
+    result = predict()
+    return result, 1000.0 * (time.perf_counter() - start) / max(n_images, 1)
+
+
+def _safe_name(chapter: str) -> str:
+    if not chapter.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"chapter name {chapter!r} must be letters, digits, '_' or '-'")
+    return chapter
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ValueError(f"results file {path} is not a readable CSV table: {error}") from error
+
+
+def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            table.to_csv(stream, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
