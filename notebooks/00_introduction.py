@@ -25,8 +25,8 @@
 
 # %% tags=["parameters"]
 DATASET = "synthetic"  # any name in uiad_lite.data.DATASETS
-DATA_ROOT = None  # folder of a real dataset; None = $UIAD_DATA or the embedded synthetic benchmark
-CATEGORIES = None  # list of category names; None = a default choice below
+DATA_ROOT = None  # folder of a real dataset (None: $UIAD_DATA, or the embedded synthetic benchmark)
+CATEGORIES = None  # list of category names (None: a default choice below)
 QUICK = True  # True: about a minute on two CPU cores; False: the papers' settings (GPU, real data)
 DEVICE = "auto"  # "auto", "cpu" or "cuda"
 SEED = 0
@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 import uiad_lite.plots  # noqa: F401  (selects the renderer that keeps figures in the book)
-from uiad_lite import data, metrics, results, survey
+from uiad_lite import data, survey
+from uiad_lite.experiment import run_detector
 from uiad_lite.methods.pixel_gaussian import PixelGaussian
 from uiad_lite.plots.maps import heatmap_grid
 from uiad_lite.plots.survey import datasets_scatter, family_sunburst, methods_per_year
@@ -89,52 +90,49 @@ family_sunburst(methods_table).show()
 datasets_scatter(survey.datasets()).show()
 
 # %% [markdown]
-# ## The whole loop on one category
+# ## The whole loop, end to end
 #
 # The smallest honest detector fits one Gaussian per pixel and colour channel to the training images
 # and scores a test pixel by its squared z-score (`uiad_lite/methods/pixel_gaussian.py`, one screen of
-# code). It has no learned features at all, so it works only where parts are aligned and evenly lit,
-# which makes it a useful floor for every later chapter. The loop below is the same in every chapter:
-# load → `fit` on normal training samples → `predict` test samples → `metrics.evaluate` →
+# code). It has no learned features at all, so it can only flag colours that are unusual *at that
+# position*; any shift of the part or of the texture between images looks anomalous to it. That makes it
+# a useful floor for every later chapter.
+#
+# The loop is the same in every chapter, so it lives in the package (`uiad_lite/experiment.py`,
+# `run_detector`): for each category, load the data, `fit` a fresh detector on the normal training
+# samples, `predict` the test samples, score them with `metrics.evaluate`, and store the row with
 # `results.record`.
 
 # %%
-if CATEGORIES:
-    category = CATEGORIES[0]
-else:
-    rgb_categories = data.categories(DATASET, root=DATA_ROOT, setting="rgb")
-    category = rgb_categories[-1]  # an object category: aligned parts suit a per-pixel model
-dataset = data.load(DATASET, root=DATA_ROOT, category=category, size="quick" if QUICK else "full")
-print(f"{DATASET}/{category}: {len(dataset.train)} training images, {len(dataset.test)} test images")
-
-detector = PixelGaussian()
-with results.measure() as fit_time:
-    detector.fit(dataset.train)
-prediction, ms_per_image = results.timed_predict(lambda: detector.predict(dataset.test), len(dataset.test))
-scores = metrics.evaluate(prediction, dataset.test)
-results.record("00_introduction", "PixelGaussian", DATASET, category, scores,
-               fit_seconds=fit_time.seconds, predict_ms_per_image=ms_per_image,
-               peak_memory_mb=fit_time.peak_mb, device="cpu", seed=SEED, quick=QUICK)
-pd.Series(scores, name=f"PixelGaussian on {category}").round(3).to_frame()
+categories = CATEGORIES or data.categories(DATASET, root=DATA_ROOT, setting="rgb")
+floor = run_detector(PixelGaussian, chapter="00_introduction", method="PixelGaussian", dataset=DATASET,
+                     categories=categories, root=DATA_ROOT, quick=QUICK, seed=SEED)
+floor.table.round(3)
 
 # %% [markdown]
-# The image score of each test sample is the largest value of its map. Below, a few test images (good
-# and defective) with their ground truth and the predicted map, on one shared colour scale.
+# Image AUROC (`i_auroc`) asks whether defective images score above good ones; pixel AUROC (`p_auroc`)
+# and AU-PRO (`aupro`) ask whether the defective *pixels* are the ones that light up. Expect modest numbers
+# here: 0.5 is chance, and the learned detectors of later chapters are measured against this floor.
+#
+# The image score of each test sample is the largest value of its map. Below, test images of the
+# category where the floor does best, with their ground truth and the predicted maps on one colour scale.
 
 # %%
+best = floor.table.drop(index="mean")["i_auroc"].idxmax()
+dataset, prediction = floor.runs[best].dataset, floor.runs[best].prediction
 labels = np.array([sample.label for sample in dataset.test])
 rng = np.random.default_rng(SEED)
 shown = np.concatenate([rng.choice(np.flatnonzero(labels == 0), 1, replace=False),
                         rng.choice(np.flatnonzero(labels == 1), 4, replace=False)])
 heatmap_grid([dataset.test[i] for i in shown], prediction.maps[shown], prediction.scores[shown],
-             title=f"PixelGaussian on {category}").show()
+             title=f"PixelGaussian on {best}").show()
 
 # %% [markdown]
 # ## Try this
 #
-# * Run the loop on a texture category (`CATEGORIES = ["<a texture>"]`): a per-pixel model cannot
-#   cope with a pattern that shifts from image to image, and the image AUROC drops towards chance.
-# * Raise `PixelGaussian(blur=3.0)`: blurring suppresses texture noise but also small defects — watch
-#   AU-PRO fall while image AUROC may rise.
-# * The memory-bank chapter replaces raw pixels with pretrained features; compare its numbers with
-#   this floor in the benchmark chapter.
+# * Set `CATEGORIES = ["plate"]` and compare `PixelGaussian(blur=1.0)` with `PixelGaussian(blur=3.0)`:
+#   blurring hides small misalignments of the part, so image AUROC can rise, while the smallest defects fade.
+# * Lower `min_sigma` to 0.5: pixels that hardly vary in training get tiny standard deviations and
+#   any noise there becomes a large z-score — watch the false alarms grow in the heat maps.
+# * Compare this table with the memory-bank chapter: pretrained features tolerate shifts that break a
+#   per-pixel model.

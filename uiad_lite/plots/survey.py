@@ -8,9 +8,13 @@ import plotly.graph_objects as go
 
 
 def methods_per_year(methods: pd.DataFrame) -> go.Figure:
-    """Stacked bars: how many methods of each paradigm family appeared per year, one panel per setting."""
+    """Stacked bars: methods per paradigm family and year, one panel per setting (Tables 4-7).
+
+    Tables 8 (learning settings) and 9 (anomaly simulation) re-list methods of Tables 4-7 under another
+    angle, so they are left out here to count each method once per paradigm.
+    """
     counts = (
-        methods.drop_duplicates(["method", "family", "setting"])
+        methods[methods["table"].between(4, 7)].drop_duplicates(["method", "family", "setting"])
         .groupby(["setting", "family", "year"]).size().rename("methods").reset_index()
     )
     figure = px.bar(counts, x="year", y="methods", color="family", facet_col="setting",
@@ -23,7 +27,8 @@ def methods_per_year(methods: pd.DataFrame) -> go.Figure:
 
 def family_sunburst(methods: pd.DataFrame) -> go.Figure:
     """Setting → family → sub-family, sized by the number of methods (click to zoom in)."""
-    table = methods.drop_duplicates(["method", "setting", "family", "subfamily"]).fillna({"subfamily": "other"})
+    table = methods.drop_duplicates(["method", "setting", "family", "subfamily"])
+    table = table.fillna({"subfamily": "not specified"})
     table = table.groupby(["setting", "family", "subfamily"]).size().rename("methods").reset_index()
     figure = px.sunburst(table, path=["setting", "family", "subfamily"], values="methods",
                          title="The survey's taxonomy (click a sector to zoom)")
