@@ -119,12 +119,15 @@ def _command_data(args) -> int:
     from uiad_lite.data import synthetic
 
     if args.data_command == "list":
-        for entry in downloads.catalogue():
-            print("  ".join(f"{key}={value}" for key, value in entry.items()))
+        import pandas as pd
+
+        columns = ["name", "setting", "kind", "loader", "download", "n_categories", "licence"]
+        table = pd.DataFrame(downloads.catalogue())
+        print(table[[c for c in columns if c in table.columns]].to_string(index=False))
     elif args.data_command == "download":
         print(downloads.download(args.name, args.root))
     elif args.data_command == "verify":
-        print(downloads.verify(args.name, args.root))
+        print(downloads.format_report(downloads.verify(args.name, args.root)))
     elif args.data_command == "synthetic":
         print(synthetic.generate(root=args.root, size=args.size, seed=args.seed))
     else:
