@@ -106,3 +106,19 @@ def test_help_explains_options(command):
 
 def test_console_script_is_installed():
     assert shutil.which("uiad-lite"), "pip install -e . should install the uiad-lite console script"
+
+
+def test_executed_notebooks_carry_no_widgets(project, tmp_path):
+    """Progress bars and widgets would make the static book fetch JavaScript from a CDN."""
+    (project / "notebooks" / "04_widgets.py").write_text(
+        GOOD + "\n# %%\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(3)):\n    pass\n"
+        "\n# %%\nimport ipywidgets\nipywidgets.IntSlider(3)\n"
+    )
+    options = runner.RunOptions(out=tmp_path / "out", progress=False)
+    [result] = runner.run_chapters(runner.resolve_chapters(["04"]), options)
+    assert result.status == "ok", result.error
+    notebook = nbformat.read(result.output, as_version=4)
+    assert "widgets" not in notebook.metadata
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            assert runner.WIDGET_MIME not in output.get("data", {})

@@ -25,6 +25,7 @@ from pathlib import Path
 DEVICES = ("auto", "cpu", "cuda")
 CHAPTER_PATTERN = re.compile(r"^(\d\d)_([a-z0-9_]+)\.py$")
 HIDE_TAG = "hide-cell"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 class ChapterError(ValueError):
@@ -162,7 +163,9 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
         source = Path(staging) / f"{chapter.name}.ipynb"
         executed = Path(staging) / f"{chapter.name}.executed.ipynb"
         nbformat.write(notebook, source)
-        environment = {"UIAD_RESULTS": str(out / "results"), "PYTHONHASHSEED": "0"}
+        # TQDM_DISABLE: progress bars would be saved as widgets whose JavaScript the static book
+        # would fetch from a CDN; the runner shows its own progress instead.
+        environment = {"UIAD_RESULTS": str(out / "results"), "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1"}
         saved = {key: os.environ.get(key) for key in environment}
         os.environ.update(environment)
         try:
@@ -187,6 +190,7 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
                     os.environ[key] = value
         result_notebook = nbformat.read(executed, as_version=4)
         hide_injected_parameters(result_notebook)
+        drop_widget_state(result_notebook)
         write_notebook_atomically(result_notebook, final)
     return ChapterResult(chapter.name, "ok", time.perf_counter() - start, output=final)
 
@@ -207,6 +211,19 @@ def hide_injected_parameters(notebook) -> None:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and HIDE_TAG not in tags:
             cell.metadata["tags"] = [*tags, HIDE_TAG]
+
+
+def drop_widget_state(notebook) -> None:
+    """Remove ipywidgets views and state: without a kernel they are dead, and they pull JavaScript from a CDN.
+
+    Outputs keep their other representations (text, HTML, plotly), so nothing a reader can use is lost.
+    """
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_MIME in data and len(data) > 1:
+                del data[WIDGET_MIME]
 
 
 def write_notebook_atomically(notebook, path: Path) -> None:

@@ -1,0 +1,47 @@
+"""The Table 3 summary names only keys and functions that exist, and each function gives its key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from uiad_lite import metrics
+from uiad_lite.data.sample import Sample
+from uiad_lite.methods.base import Prediction
+from uiad_lite.metrics.evaluate import IMAGE_KEYS, PIXEL_KEYS
+from uiad_lite.metrics.summary import COLUMNS, metric_summary
+
+
+def test_summary_covers_every_image_and_pixel_key_once():
+    table = metric_summary()
+    assert tuple(table.columns) == COLUMNS
+    assert sorted(table["key"]) == sorted(IMAGE_KEYS + PIXEL_KEYS)
+    assert set(table["level"]) == {"image", "pixel", "instance"}
+    assert table.notna().all().all()
+
+
+def _samples_and_prediction() -> tuple[list[Sample], Prediction]:
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 16, 16), dtype=bool)
+    masks[1, 2:6, 2:6] = True
+    masks[3, 8:15, 1:5] = True
+    masks[4, 10:12, 10:12] = True
+    maps = rng.normal(size=masks.shape) + 2.5 * masks
+    samples = [Sample(category="toy", split="test", label=int(mask.any()),
+                      defect="dent" if mask.any() else "good", mask=mask) for mask in masks]
+    return samples, Prediction(scores=maps.reshape(6, -1).max(axis=1), maps=maps)
+
+
+@pytest.mark.parametrize("row", metric_summary().to_dict("records"), ids=lambda row: row["key"])
+def test_each_named_function_computes_its_evaluate_key(row):
+    samples, prediction = _samples_and_prediction()
+    report = metrics.evaluate(prediction, samples)
+    function = getattr(metrics, row["function"])
+    labels = np.array([sample.label for sample in samples])
+    masks = np.stack([sample.mask for sample in samples])
+    if row["level"] == "image":
+        value = function(prediction.scores, labels)
+    else:
+        value = function(prediction.maps, masks)
+    value = value[0] if isinstance(value, tuple) else value  # f1_max and best_iou also give the threshold
+    assert value == pytest.approx(report[row["key"]])
