@@ -28,8 +28,9 @@ class ChapterRuns:
     def run(self, name: str) -> runner.ChapterResult:
         if name not in self.results:
             chapter = runner.resolve_chapters([name])[0]
-            options = runner.RunOptions(out=self.out, quick=True, progress=False,
-                                        cell_timeout=CHAPTER_CELL_TIMEOUT, device="cpu")
+            options = runner.RunOptions(
+                out=self.out, quick=True, progress=False, cell_timeout=CHAPTER_CELL_TIMEOUT, device="cpu"
+            )
             self.results[name] = runner.run_chapters([chapter], options)[0]
         return self.results[name]
 

@@ -26,7 +26,9 @@ def _figure_ids(notebook_path: Path) -> list[str]:
         for output in cell.get("outputs", []):
             bundle = output.get("data", {})
             if PLOTLY_MIME in bundle:
-                assert "text/html" in bundle, f"{notebook_path.name}: a plotly output has no HTML representation"
+                assert "text/html" in bundle, (
+                    f"{notebook_path.name}: a plotly output has no HTML representation"
+                )
                 ids += DIV_ID.findall(bundle["text/html"])
     return ids
 
@@ -43,7 +45,9 @@ def test_chapter_executes_in_quick_mode(chapter_runs, name):
 def built_book(chapter_runs):
     for name in CHAPTERS:
         chapter_runs.run(name)
-    executed = [chapter_runs.results[name].output for name in CHAPTERS if chapter_runs.results[name].status == "ok"]
+    executed = [
+        chapter_runs.results[name].output for name in CHAPTERS if chapter_runs.results[name].status == "ok"
+    ]
     assert executed, "no chapter executed"
     index = runner.build_book(executed, chapter_runs.out)
     return index, executed
@@ -89,12 +93,28 @@ def test_a_figure_is_drawn_in_headless_chromium(built_book):
     page = index.parent / "chapters" / "00_introduction.html"
     with tempfile.TemporaryDirectory() as profile:
         completed = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=180,
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
     dom = completed.stdout
     assert "<body" in dom, completed.stderr[-2000:]
     drawn = dom.count('class="main-svg"')
-    assert drawn >= 2, f"plotly drew {drawn} SVG layers; figures did not render (stderr: {completed.stderr[-800:]})"
+    assert drawn >= 2, (
+        f"plotly drew {drawn} SVG layers; figures did not render (stderr: {completed.stderr[-800:]})"
+    )

@@ -15,7 +15,9 @@ REQUIRED_PARAMETERS = {"DATASET", "DATA_ROOT", "CATEGORIES", "QUICK", "DEVICE", 
 
 
 def _cells(notebook):
-    return [(cell.cell_type, cell.source.strip(), tuple(cell.metadata.get("tags", []))) for cell in notebook.cells]
+    return [
+        (cell.cell_type, cell.source.strip(), tuple(cell.metadata.get("tags", []))) for cell in notebook.cells
+    ]
 
 
 def test_there_are_chapters():
@@ -53,4 +55,6 @@ def test_parameters_cell(source):
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    assert REQUIRED_PARAMETERS <= assigned, f"{source.name} parameters cell lacks {REQUIRED_PARAMETERS - assigned}"
+    assert REQUIRED_PARAMETERS <= assigned, (
+        f"{source.name} parameters cell lacks {REQUIRED_PARAMETERS - assigned}"
+    )

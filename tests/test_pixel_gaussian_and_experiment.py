@@ -17,10 +17,19 @@ def _images(rng, n, defect=False):
         mask = np.zeros((32, 32), bool)
         if defect:
             row, col = rng.integers(4, 24, 2)
-            image[row:row + 4, col:col + 4] = 250
-            mask[row:row + 4, col:col + 4] = True
-        samples.append(Sample("toy", "test", label=int(defect), defect="spot" if defect else "good",
-                              path=f"toy/{i}", image=image, mask=mask))
+            image[row : row + 4, col : col + 4] = 250
+            mask[row : row + 4, col : col + 4] = True
+        samples.append(
+            Sample(
+                "toy",
+                "test",
+                label=int(defect),
+                defect="spot" if defect else "good",
+                path=f"toy/{i}",
+                image=image,
+                mask=mask,
+            )
+        )
     return samples
 
 
@@ -31,7 +40,7 @@ def test_pixel_gaussian_finds_bright_spots():
     prediction = PixelGaussian(smooth=1.0).fit(train).predict(test)
     labels = np.array([s.label for s in test])
     assert metrics.image_auroc(prediction.scores, labels) == 1.0
-    for sample, anomaly_map in zip(test[10:], prediction.maps[10:]):
+    for sample, anomaly_map in zip(test[10:], prediction.maps[10:], strict=True):
         peak = np.unravel_index(anomaly_map.argmax(), anomaly_map.shape)
         assert sample.mask[peak]
 
@@ -50,8 +59,13 @@ def test_pixel_gaussian_bad_input():
 
 def test_run_detector_records_every_category(tmp_path, monkeypatch):
     monkeypatch.setenv("UIAD_RESULTS", str(tmp_path))
-    experiment = run_detector(PixelGaussian, chapter="00_introduction", method="PixelGaussian",
-                              categories=["brick", "plate"], progress=False)
+    experiment = run_detector(
+        PixelGaussian,
+        chapter="00_introduction",
+        method="PixelGaussian",
+        categories=["brick", "plate"],
+        progress=False,
+    )
     recorded = results.load(tmp_path)
     assert sorted(recorded["category"]) == ["brick", "plate"]
     assert list(experiment.table.index) == ["brick", "plate", "mean"]

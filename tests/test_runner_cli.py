@@ -5,22 +5,25 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from uiad_lite import cli, runner
 
-PARAMETERS = '''# %% tags=["parameters"]
+PARAMETERS = """# %% tags=["parameters"]
 DATASET = "synthetic"
 DATA_ROOT = None
 CATEGORIES = None
 QUICK = True
 DEVICE = "auto"
 SEED = 0
-'''
-GOOD = "# %% [markdown]\n# # A good chapter\n\n" + PARAMETERS + "\n# %%\nanswer = SEED + 41\nprint('answer', answer)\n"
+"""
+GOOD = (
+    "# %% [markdown]\n# # A good chapter\n\n"
+    + PARAMETERS
+    + "\n# %%\nanswer = SEED + 41\nprint('answer', answer)\n"
+)
 BAD = (
     "# %% [markdown]\n# # A bad chapter\n\n" + PARAMETERS + "\n# %%\nx = 1\n\n# %%\n"
     "if SEED == 7:\n    raise RuntimeError('seed 7 is unlucky')\nprint('fine')\n"
@@ -42,7 +45,10 @@ def project(tmp_path, monkeypatch):
 def test_resolve_chapter_spellings(project):
     assert [c.name for c in runner.resolve_chapters(None)] == ["00_good", "01_bad", "02_also_good"]
     assert [c.name for c in runner.resolve_chapters(["01", "good", "02_also_good"])] == [
-        "01_bad", "00_good", "02_also_good"]
+        "01_bad",
+        "00_good",
+        "02_also_good",
+    ]
     with pytest.raises(runner.ChapterError, match="valid chapters: 00_good, 01_bad, 02_also_good"):
         runner.resolve_chapters(["99"])
 
@@ -64,7 +70,9 @@ def test_failing_chapter_is_reported_others_finish_good_copy_kept(project, tmp_p
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "answer 48" in text
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and "hide-cell" in injected[0].metadata.tags and "SEED = 7" in injected[0].source
+    assert (
+        len(injected) == 1 and "hide-cell" in injected[0].metadata.tags and "SEED = 7" in injected[0].source
+    )
     assert list((out / "executed").glob("*.tmp")) == []
 
 
@@ -85,8 +93,12 @@ def test_cell_timeout_is_a_failure(project, tmp_path):
     ],
 )
 def test_bad_choices_give_one_line_errors(project, arguments, expected):
-    completed = subprocess.run([sys.executable, "-m", "uiad_lite.cli", *arguments],
-                               capture_output=True, text=True, env={**__import__("os").environ})
+    completed = subprocess.run(
+        [sys.executable, "-m", "uiad_lite.cli", *arguments],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ},
+    )
     assert completed.returncode == 2
     assert expected in completed.stderr
     assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
@@ -94,13 +106,22 @@ def test_bad_choices_give_one_line_errors(project, arguments, expected):
 
 @pytest.mark.parametrize("command", [[], ["run"], ["book"], ["data"], ["data", "download"], ["chapters"]])
 def test_help_explains_options(command):
-    completed = subprocess.run([sys.executable, "-m", "uiad_lite.cli", *command, "--help"],
-                               capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "uiad_lite.cli", *command, "--help"], capture_output=True, text=True
+    )
     assert completed.returncode == 0, completed.stderr
     assert "usage: uiad-lite" in completed.stdout
     if command in (["run"], ["book"]):
-        for option in ("--dataset", "--data-root", "--categories", "--quick", "--full", "--device", "--seed",
-                       "--out"):
+        for option in (
+            "--dataset",
+            "--data-root",
+            "--categories",
+            "--quick",
+            "--full",
+            "--device",
+            "--seed",
+            "--out",
+        ):
             assert option in completed.stdout
 
 

@@ -10,25 +10,60 @@ from uiad_lite import __version__
 
 
 def _chapter_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("chapters", nargs="*", metavar="CHAPTER",
-                        help="chapters to run, e.g. 00 or 03_memory_bank or memory_bank (default: all, in order)")
-    parser.add_argument("--dataset", default="synthetic",
-                        help="dataset name (default: synthetic, the embedded benchmark); see `uiad-lite data list`")
-    parser.add_argument("--data-root", default=None, metavar="DIR",
-                        help="folder holding the real dataset (default: $UIAD_DATA/<dataset>)")
-    parser.add_argument("--categories", default=None, metavar="A,B",
-                        help="comma-separated categories (default: every category the chapter supports)")
+    parser.add_argument(
+        "chapters",
+        nargs="*",
+        metavar="CHAPTER",
+        help="chapters to run, e.g. 00 or 03_memory_bank or memory_bank (default: all, in order)",
+    )
+    parser.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="dataset name (default: synthetic, the embedded benchmark); see `uiad-lite data list`",
+    )
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="folder holding the real dataset (default: $UIAD_DATA/<dataset>)",
+    )
+    parser.add_argument(
+        "--categories",
+        default=None,
+        metavar="A,B",
+        help="comma-separated categories (default: every category the chapter supports)",
+    )
     speed = parser.add_mutually_exclusive_group()
-    speed.add_argument("--quick", dest="quick", action="store_true", default=True,
-                       help="small settings, about a minute per chapter on two CPU cores (default)")
-    speed.add_argument("--full", dest="quick", action="store_false",
-                       help="the papers' settings; meant for a GPU and the real datasets")
+    speed.add_argument(
+        "--quick",
+        dest="quick",
+        action="store_true",
+        default=True,
+        help="small settings, about a minute per chapter on two CPU cores (default)",
+    )
+    speed.add_argument(
+        "--full",
+        dest="quick",
+        action="store_false",
+        help="the papers' settings; meant for a GPU and the real datasets",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed passed to every chapter (default: 0)")
-    parser.add_argument("--out", type=Path, default=Path("build"),
-                        help="output folder for executed notebooks, results and the book (default: ./build)")
-    parser.add_argument("--cell-timeout", type=int, default=1200, metavar="SECONDS",
-                        help="papermill's limit for one cell (default: 1200)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed passed to every chapter (default: 0)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build"),
+        help="output folder for executed notebooks, results and the book (default: ./build)",
+    )
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=1200,
+        metavar="SECONDS",
+        help="papermill's limit for one cell (default: 1200)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
 
 
@@ -41,18 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"uiad-lite {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="execute chapters with papermill and print a summary table",
-                         description="Execute the chosen chapters (default: all) with papermill. Executed "
-                         "notebooks go to OUT/executed, result tables to OUT/results, half-executed notebooks "
-                         "of failing chapters to OUT/failed. Exit code 1 when any chapter failed.")
+    run = sub.add_parser(
+        "run",
+        help="execute chapters with papermill and print a summary table",
+        description="Execute the chosen chapters (default: all) with papermill. Executed "
+        "notebooks go to OUT/executed, result tables to OUT/results, half-executed notebooks "
+        "of failing chapters to OUT/failed. Exit code 1 when any chapter failed.",
+    )
     _chapter_options(run)
 
-    book = sub.add_parser("book", help="run the chapters, then build the Jupyter Book (HTML, offline)",
-                          description="Run the chosen chapters like `run`, then build the Jupyter Book from the "
-                          "executed notebooks with warnings treated as errors, and print the path of index.html.")
+    book = sub.add_parser(
+        "book",
+        help="run the chapters, then build the Jupyter Book (HTML, offline)",
+        description="Run the chosen chapters like `run`, then build the Jupyter Book from the "
+        "executed notebooks with warnings treated as errors, and print the path of index.html.",
+    )
     _chapter_options(book)
-    book.add_argument("--no-execute", dest="execute", action="store_false",
-                      help="build from the notebooks already in OUT/executed instead of running them")
+    book.add_argument(
+        "--no-execute",
+        dest="execute",
+        action="store_false",
+        help="build from the notebooks already in OUT/executed instead of running them",
+    )
 
     sub.add_parser("chapters", help="list the chapters")
 
@@ -72,13 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_options(args) -> "RunOptions":  # noqa: F821 (imported lazily)
+def _run_options(args) -> RunOptions:  # noqa: F821 (imported lazily)
     from uiad_lite.runner import RunOptions
 
     categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
-    return RunOptions(dataset=args.dataset, data_root=args.data_root, categories=categories, quick=args.quick,
-                      device=args.device, seed=args.seed, out=args.out, cell_timeout=args.cell_timeout,
-                      progress=args.progress)
+    return RunOptions(
+        dataset=args.dataset,
+        data_root=args.data_root,
+        categories=categories,
+        quick=args.quick,
+        device=args.device,
+        seed=args.seed,
+        out=args.out,
+        cell_timeout=args.cell_timeout,
+        progress=args.progress,
+    )
 
 
 def _execute(args):

@@ -60,14 +60,35 @@ def run_detector(
         detector = make_detector()
         with results.measure(device) as fit_time:
             detector.fit(split.train)
-        prediction, ms_per_image = results.timed_predict(lambda: detector.predict(split.test), len(split.test))
+        prediction, ms_per_image = results.timed_predict(
+            lambda detector=detector, split=split: detector.predict(split.test), len(split.test)
+        )
         scores = metrics.evaluate(prediction, split.test)
-        results.record(chapter, method, dataset, category, scores, fit_seconds=fit_time.seconds,
-                       predict_ms_per_image=ms_per_image, peak_memory_mb=fit_time.peak_mb, device=device,
-                       seed=seed, quick=quick, backbone=backbone)
+        results.record(
+            chapter,
+            method,
+            dataset,
+            category,
+            scores,
+            fit_seconds=fit_time.seconds,
+            predict_ms_per_image=ms_per_image,
+            peak_memory_mb=fit_time.peak_mb,
+            device=device,
+            seed=seed,
+            quick=quick,
+            backbone=backbone,
+        )
         runs[category] = CategoryRun(split, detector, prediction, scores)
-        rows.append({"method": method, "category": category, **scores, "fit_s": fit_time.seconds,
-                     "predict_ms_per_image": ms_per_image, "peak_memory_mb": fit_time.peak_mb})
+        rows.append(
+            {
+                "method": method,
+                "category": category,
+                **scores,
+                "fit_s": fit_time.seconds,
+                "predict_ms_per_image": ms_per_image,
+                "peak_memory_mb": fit_time.peak_mb,
+            }
+        )
     table = pd.DataFrame(rows).set_index("category")
     mean = table.mean(numeric_only=True)
     table.loc["mean"] = mean

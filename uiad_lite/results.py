@@ -89,7 +89,12 @@ def record(
     folder: Path | str | None = None,
 ) -> pd.DataFrame:
     """Add (or replace) one row of ``<folder>/<chapter>.csv`` and return the chapter's table."""
-    for name, value in {"chapter": chapter, "method": method, "dataset": dataset, "category": category}.items():
+    for name, value in {
+        "chapter": chapter,
+        "method": method,
+        "dataset": dataset,
+        "category": category,
+    }.items():
         if not isinstance(value, str) or not value:
             raise ValueError(f"results.record: {name} must be a non-empty string, got {value!r}")
     row: dict[str, Any] = {
@@ -114,9 +119,7 @@ def record(
     path = folder / f"{_safe_name(chapter)}.csv"
     table = _read(path)
     if not table.empty:
-        same = (
-            (table["method"] == method) & (table["dataset"] == dataset) & (table["category"] == category)
-        )
+        same = (table["method"] == method) & (table["dataset"] == dataset) & (table["category"] == category)
         table = table[~same]
     table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
     _write_atomically(table, path)

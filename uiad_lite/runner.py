@@ -201,7 +201,12 @@ def _failed(chapter, executed, out, start, cell_index, message) -> ChapterResult
         kept = out / "failed" / f"{chapter.name}.ipynb"
         shutil.copyfile(executed, kept)
     return ChapterResult(
-        chapter.name, "failed", time.perf_counter() - start, output=kept, error=message, failed_cell=cell_index
+        chapter.name,
+        "failed",
+        time.perf_counter() - start,
+        output=kept,
+        error=message,
+        failed_cell=cell_index,
     )
 
 
@@ -247,7 +252,10 @@ def summary_table(results: list[ChapterResult]) -> str:
         where = f"cell {result.failed_cell}: " if result.failed_cell is not None else ""
         rows.append((result.chapter, result.status, f"{result.seconds:.1f}", (where + result.error)[:160]))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(row[i].ljust(widths[i]) for i in range(3)) + ("  " + row[3] if row[3] else "") for row in rows]
+    lines = [
+        "  ".join(row[i].ljust(widths[i]) for i in range(3)) + ("  " + row[3] if row[3] else "")
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -283,7 +291,15 @@ def stage_book(executed: list[Path], out: Path, root: Path | None = None) -> Pat
 def build_book(executed: list[Path], out: Path, root: Path | None = None, strict: bool = True) -> Path:
     """Build the HTML book offline; return the path of ``index.html``. Warnings fail the build when strict."""
     stage = stage_book(executed, out, root)
-    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(stage), "--builder", "html"]
+    command = [
+        sys.executable,
+        "-c",
+        "from jupyter_book.cli.main import main; main()",
+        "build",
+        str(stage),
+        "--builder",
+        "html",
+    ]
     if strict:
         command += ["-W", "--keep-going"]
     completed = subprocess.run(command, capture_output=True, text=True)

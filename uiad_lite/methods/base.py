@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class Prediction:
 class Detector(Protocol):
     """Any anomaly detector: hyper-parameters in the constructor, then fit on normal samples."""
 
-    def fit(self, samples: Sequence[Sample]) -> "Detector": ...
+    def fit(self, samples: Sequence[Sample]) -> Detector: ...
 
     def predict(self, samples: Sequence[Sample]) -> Prediction: ...
 

@@ -34,8 +34,10 @@ class JsonAndHtmlRenderer(MimetypeRenderer):
             default_height=f"{fig_dict.get('layout', {}).get('height') or 450}px",
             config={"responsive": True, "displaylogo": False},
         )
-        return {PLOTLY_MIME: {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})},
-                "text/html": html}
+        return {
+            PLOTLY_MIME: {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})},
+            "text/html": html,
+        }
 
 
 def use_book_renderer() -> None:

@@ -8,8 +8,6 @@ arrays travel as numpy arrays (plotly encodes them in binary, not as decimal tex
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -20,6 +18,7 @@ from plotly.subplots import make_subplots
 from scipy import ndimage
 
 from uiad_lite.data.sample import Sample
+from uiad_lite.plots.maps import jpeg_data_uri
 
 OUTLINE_COLOUR = np.array([0, 235, 255], dtype=np.float32)  # cyan: stands out on brown, red and grey
 MISSING_DEPTH = np.array([0, 0, 0], dtype=np.uint8)
@@ -32,18 +31,6 @@ QUANTITIES = {  # survey column -> axis title, log axis?
     "n_classes": ("categories", False),
     "n_anomaly_types": ("defect types", False),
 }
-
-
-def jpeg_data_uri(picture: np.ndarray, quality: int = 88) -> str:
-    """An H×W×3 uint8 picture as a JPEG data URI: photographs and textures at a third of PNG's size."""
-    from PIL import Image
-
-    picture = np.asarray(picture)
-    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
-        raise ValueError(f"jpeg_data_uri expects an H×W×3 uint8 array, got {picture.dtype} {picture.shape}")
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _step(shape: Sequence[int], max_side: int) -> int:

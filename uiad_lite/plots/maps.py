@@ -25,6 +25,18 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def jpeg_data_uri(picture: np.ndarray, quality: int = 88) -> str:
+    """An H×W×3 uint8 picture as a JPEG data URI: photographs and textures at a third of PNG's size."""
+    from PIL import Image
+
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+        raise ValueError(f"jpeg_data_uri expects an H×W×3 uint8 array, got {picture.dtype} {picture.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _downsample(array: np.ndarray, max_side: int) -> np.ndarray:
     step = max(1, int(np.ceil(max(array.shape[:2]) / max_side)))
     return array[::step, ::step]
@@ -53,24 +65,45 @@ def heatmap_grid(
         score = f" s={scores[i]:.3g}" if scores is not None else ""
         titles.append(f"{sample.defect}{score}")
     titles += [""] * (2 * n)
-    figure = make_subplots(rows=3, cols=n, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.03)
+    figure = make_subplots(
+        rows=3, cols=n, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.03
+    )
     low, high = np.percentile(np.asarray(maps), [1, 99.9]) if shared_scale else (None, None)
-    for column, (sample, anomaly_map) in enumerate(zip(samples, maps), start=1):
+    for column, (sample, anomaly_map) in enumerate(zip(samples, maps, strict=True), start=1):
         if sample.image is not None:
-            figure.add_trace(go.Image(source=png_data_uri(_downsample(sample.image, max_side * 2))), 1, column)
+            figure.add_trace(
+                go.Image(source=png_data_uri(_downsample(sample.image, max_side * 2))), 1, column
+            )
         mask = sample.mask if sample.mask is not None else np.zeros(anomaly_map.shape, bool)
-        figure.add_trace(go.Image(source=png_data_uri(np.repeat(_downsample(mask, max_side * 2)[..., None], 3, -1)
-                                                       .astype(np.uint8) * 255)), 2, column)
+        figure.add_trace(
+            go.Image(
+                source=png_data_uri(
+                    np.repeat(_downsample(mask, max_side * 2)[..., None], 3, -1).astype(np.uint8) * 255
+                )
+            ),
+            2,
+            column,
+        )
         small = _downsample(np.asarray(anomaly_map, dtype=np.float32), max_side)
         figure.add_trace(
-            go.Heatmap(z=np.round(small[::-1], 4), zmin=low, zmax=high, colorscale="Inferno",
-                       showscale=column == n, hovertemplate="score %{z}<extra></extra>"),
-            3, column,
+            go.Heatmap(
+                z=np.round(small[::-1], 4),
+                zmin=low,
+                zmax=high,
+                colorscale="Inferno",
+                showscale=column == n,
+                hovertemplate="score %{z}<extra></extra>",
+            ),
+            3,
+            column,
         )
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     for column in range(1, n + 1):
         figure.update_yaxes(scaleanchor=f"x{2 * n + column if column else ''}", row=3, col=column)
-    figure.update_layout(title=title or "test images (top), ground truth (middle), anomaly maps (bottom)",
-                         height=520, margin=dict(l=10, r=10, t=70, b=10))
+    figure.update_layout(
+        title=title or "test images (top), ground truth (middle), anomaly maps (bottom)",
+        height=520,
+        margin=dict(l=10, r=10, t=70, b=10),
+    )
     return figure

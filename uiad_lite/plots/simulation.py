@@ -8,8 +8,6 @@ plotly frame per (seed, strength) pair, so the slider works in the static book a
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Callable, Mapping, Sequence
 from itertools import product
 
@@ -20,6 +18,7 @@ from plotly.subplots import make_subplots
 from scipy import ndimage
 
 from uiad_lite.data.sample import Sample
+from uiad_lite.plots.maps import jpeg_data_uri
 
 Simulation = Callable[[np.ndarray, np.random.Generator, float], tuple[np.ndarray, np.ndarray]]
 OUTLINE_COLOR = (255, 40, 40)
@@ -54,16 +53,6 @@ def _check_settings(seeds: Sequence[int], strengths: Sequence[float], simulation
 
 def _label(seed: int, strength: float, strengths: Sequence[float]) -> str:
     return f"seed {seed}" if len(strengths) == 1 else f"seed {seed}, strength {strength:g}"
-
-
-def jpeg_data_uri(image: np.ndarray, quality: int = 85) -> str:
-    """An H x W x 3 uint8 image as a JPEG data URI: photographs and textures come out several times
-    smaller than as PNG, which keeps galleries with many slider steps light."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _value(trace: go.BaseTraceType, path: str):
