@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping
@@ -43,32 +44,61 @@ class Timing:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _resident_bytes() -> int | None:
+    """Resident set size of this process from /proc (Linux), None where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @contextmanager
-def measure(device: str = "cpu") -> Iterator[Timing]:
-    """Time a block and record its peak memory (python heap via tracemalloc, or CUDA peak)."""
+def measure(device: str = "cpu", interval: float = 0.005) -> Iterator[Timing]:
+    """Time a block and record its peak memory above the level at entry.
+
+    On CPU the resident set size is sampled every ``interval`` seconds by a background thread (this
+    sees torch and numpy buffers, which the Python heap tracer does not); where /proc is missing, the
+    Python heap peak from tracemalloc is used. On CUDA the allocator's peak is reported.
+    """
     timing = Timing()
     use_cuda = str(device).startswith("cuda")
     if use_cuda:
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-    started_tracing = not tracemalloc.is_tracing()
+    baseline = _resident_bytes()
+    peak = [baseline or 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(interval):
+            peak[0] = max(peak[0], _resident_bytes() or 0)
+
+    sampler = threading.Thread(target=sample, daemon=True) if baseline is not None else None
+    started_tracing = baseline is None and not tracemalloc.is_tracing()
     if started_tracing:
         tracemalloc.start()
-    tracemalloc.reset_peak()
+    if sampler is not None:
+        sampler.start()
     start = time.perf_counter()
     try:
         yield timing
     finally:
         timing.seconds = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-        if started_tracing:
-            tracemalloc.stop()
+        if sampler is not None:
+            done.set()
+            sampler.join()
+            peak_bytes = max(peak[0], _resident_bytes() or 0) - baseline
+        else:
+            peak_bytes = tracemalloc.get_traced_memory()[1]
+            if started_tracing:
+                tracemalloc.stop()
         if use_cuda:
             import torch
 
-            peak = torch.cuda.max_memory_allocated()
-        timing.peak_mb = peak / 2**20
+            peak_bytes = torch.cuda.max_memory_allocated()
+        timing.peak_mb = max(peak_bytes, 0) / 2**20
 
 
 def record(
