@@ -34,7 +34,7 @@ from PIL import Image
 
 from uiad_lite.data import synthetic_depth, synthetic_images, synthetic_points
 
-VERSION = "v2"
+VERSION = "v3"
 MANIFEST = "uiad_synthetic.json"
 CATEGORIES: dict[str, str] = {
     "brick": "rgb",

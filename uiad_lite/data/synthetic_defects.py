@@ -80,9 +80,17 @@ def ensure_changed(original: np.ndarray, painted: np.ndarray, mask: np.ndarray) 
 
 
 def scratch(
-    image: np.ndarray, allowed: np.ndarray, rng: np.random.Generator
+    image: np.ndarray,
+    allowed: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    widths: tuple[int, int] = (2, 5),
+    tint: tuple[int, int, int] | None = None,
+    opacity: tuple[float, float] = (0.55, 0.85),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A bright or dark polyline (a scratch), 3-5 px wide."""
+    """A polyline (a scratch), 3-5 px wide by default (`widths` bounds the `rng.integers` draw fed to
+    `polyline_mask`): brighter or darker by 45-100 grey levels, or, with `tint`, blended towards that
+    RGB colour (opacity drawn from `opacity`), for textures whose own streaks hide a grey scratch."""
     size = image.shape[0]
     start = np.array(pick_center(rng, allowed, 3))
     length = draw_radius(rng, size, 0.1, 0.4)
@@ -91,10 +99,14 @@ def scratch(
     for _ in range(rng.integers(2, 5)):
         heading += rng.normal(0, 0.25)
         points.append(points[-1] + length / 3 * np.array([np.sin(heading), np.cos(heading)]))
-    mask = polyline_mask(image.shape[:2], np.array(points), int(rng.integers(2, 5))) & allowed
-    delta = rng.uniform(45, 100) * rng.choice([-1.0, 1.0])
+    mask = polyline_mask(image.shape[:2], np.array(points), int(rng.integers(*widths))) & allowed
     painted = image.copy()
-    painted[mask] = np.clip(painted[mask] + delta * rng.uniform(0.7, 1.0, size=(mask.sum(), 1)), 0, 255)
+    if tint is None:
+        delta = rng.uniform(45, 100) * rng.choice([-1.0, 1.0])
+        painted[mask] = np.clip(painted[mask] + delta * rng.uniform(0.7, 1.0, size=(mask.sum(), 1)), 0, 255)
+    else:
+        alpha = rng.uniform(*opacity) * rng.uniform(0.8, 1.0, size=(mask.sum(), 1))
+        painted[mask] = (1 - alpha) * image[mask] + alpha * np.array(tint, dtype=np.float32)
     return ensure_changed(image, painted, mask), mask
 
 
@@ -123,10 +135,17 @@ def crack(image: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> t
     return ensure_changed(image, painted, mask), mask
 
 
-def hole(image: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A dark elliptic pit, darker in its centre and lit on one rim (a hole)."""
+def hole(
+    image: np.ndarray,
+    allowed: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    radius_range: tuple[float, float] = (0.02, 0.08),
+) -> tuple[np.ndarray, np.ndarray]:
+    """A dark elliptic pit, darker in its centre and lit on one rim (a hole); its radius is drawn
+    between `radius_range` (fractions of the image side)."""
     size = image.shape[0]
-    radius = draw_radius(rng, size, 0.02, 0.08)
+    radius = draw_radius(rng, size, *radius_range)
     center = pick_center(rng, allowed, radius)
     radii = (radius, radius * rng.uniform(0.6, 1.0))
     angle = rng.uniform(0, np.pi)
@@ -141,11 +160,19 @@ def hole(image: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> tu
 
 
 def contamination(
-    image: np.ndarray, allowed: np.ndarray, rng: np.random.Generator
+    image: np.ndarray,
+    allowed: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    colours: tuple[str, ...] | None = None,
+    opacity: tuple[float, float] = (0.5, 0.95),
+    radius_range: tuple[float, float] = (0.02, 0.08),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A blob of foreign colour (a union of small ellipses), from faint to opaque."""
+    """A blob of foreign colour (a union of small ellipses), from faint to opaque; the colour is
+    drawn from `colours` (names in `PALETTE`, default all of them), its opacity from `opacity`,
+    its radius between `radius_range` (fractions of the image side)."""
     size = image.shape[0]
-    radius = draw_radius(rng, size, 0.02, 0.08)
+    radius = draw_radius(rng, size, *radius_range)
     center = np.array(pick_center(rng, allowed, radius))
     mask = np.zeros(image.shape[:2], dtype=bool)
     for _ in range(rng.integers(2, 6)):
@@ -158,8 +185,9 @@ def contamination(
             rng.uniform(0, np.pi),
         )
     mask &= allowed
-    colour = np.array(list(PALETTE.values())[rng.integers(len(PALETTE))], dtype=np.float32)
-    alpha = rng.uniform(0.5, 0.95)
+    names = list(PALETTE) if colours is None else list(colours)
+    colour = np.array(PALETTE[names[rng.integers(len(names))]], dtype=np.float32)
+    alpha = rng.uniform(*opacity)
     painted = image.copy()
     painted[mask] = (1 - alpha) * image[mask] + alpha * colour
     return ensure_changed(image, painted, mask), mask
