@@ -132,7 +132,7 @@ def test_console_script_is_installed():
 def test_executed_notebooks_carry_no_widgets(project, tmp_path):
     """Progress bars and widgets would make the static book fetch JavaScript from a CDN."""
     (project / "notebooks" / "04_widgets.py").write_text(
-        GOOD + "\n# %%\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(3)):\n    pass\n"
+        GOOD + "\n# %%\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(3), disable=False):\n    pass\n"
         "\n# %%\nimport ipywidgets\nipywidgets.IntSlider(3)\n"
     )
     options = runner.RunOptions(out=tmp_path / "out", progress=False)
@@ -143,3 +143,5 @@ def test_executed_notebooks_carry_no_widgets(project, tmp_path):
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             assert runner.WIDGET_MIME not in output.get("data", {})
+            assert "it/s" not in str(output), "a frozen progress bar was left in the page"
+    assert "answer 41" in str(notebook.cells), "ordinary outputs are kept"

@@ -219,16 +219,15 @@ def hide_injected_parameters(notebook) -> None:
 
 
 def drop_widget_state(notebook) -> None:
-    """Remove ipywidgets views and state: without a kernel they are dead, and they pull JavaScript from a CDN.
+    """Remove ipywidgets outputs and state: without a kernel they are dead, and they pull JavaScript from a CDN.
 
-    Outputs keep their other representations (text, HTML, plotly), so nothing a reader can use is lost.
+    A widget output's other representation is only the widget's repr (e.g. a progress bar frozen at 0 %),
+    so the whole output goes; outputs without a widget (text, HTML, plotly) are kept.
     """
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if WIDGET_MIME in data and len(data) > 1:
-                del data[WIDGET_MIME]
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if WIDGET_MIME not in o.get("data", {})]
 
 
 def write_notebook_atomically(notebook, path: Path) -> None:
