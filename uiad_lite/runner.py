@@ -219,7 +219,7 @@ def hide_injected_parameters(notebook) -> None:
 
 
 def drop_widget_state(notebook) -> None:
-    """Remove ipywidgets outputs and state: without a kernel they are dead, and they pull JavaScript from a CDN.
+    """Remove ipywidgets outputs and state: dead without a kernel, and they pull JavaScript from a CDN.
 
     A widget output's other representation is only the widget's repr (e.g. a progress bar frozen at 0 %),
     so the whole output goes; outputs without a widget (text, HTML, plotly) are kept.
