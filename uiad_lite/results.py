@@ -59,7 +59,8 @@ def measure(device: str = "cpu", interval: float = 0.005) -> Iterator[Timing]:
 
     On CPU the resident set size is sampled every ``interval`` seconds by a background thread (this
     sees torch and numpy buffers, which the Python heap tracer does not); where /proc is missing, the
-    Python heap peak from tracemalloc is used. On CUDA the allocator's peak is reported.
+    Python heap peak from tracemalloc is used. On CUDA the allocator's peak is reported. RSS is a lower
+    bound: memory the allocator reuses from pages freed earlier in the process does not make it grow.
     """
     timing = Timing()
     use_cuda = str(device).startswith("cuda")
