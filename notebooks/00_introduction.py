@@ -33,7 +33,6 @@ SEED = 0
 
 # %%
 import numpy as np
-import pandas as pd
 
 import uiad_lite.plots  # noqa: F401  (selects the renderer that keeps figures in the book)
 from uiad_lite import data, survey
