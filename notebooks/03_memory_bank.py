@@ -66,9 +66,12 @@ if QUICK:
     }
     SWEEP_CATEGORIES = categories[:1]
     SWEEP_RATIOS = [0.01, 0.03, 0.1, 0.25, 1.0]
+    LOAD = {}
 else:
-    # The papers' setting: WideResNet-50-2 at 224 px (weights must be in the local timm cache).
+    # The papers' setting: WideResNet-50-2 at 224 px (weights must be in the local timm cache), images
+    # resized to 256 and centre-cropped to 224, ground truth alike, as both papers evaluate MVTec AD.
     BACKBONE, IMAGE_SIZE = "wide_resnet50_2", 224
+    LOAD = {} if DATASET == "synthetic" else dict(image_size=256, center_crop=224)
     SETTINGS = {
         "PaDiM": dict(layers=("layer1", "layer2", "layer3"), reduced_dim=550),
         "PatchCore": dict(layers=("layer2", "layer3"), coreset_ratio=0.1),
@@ -76,6 +79,7 @@ else:
     }
     SWEEP_CATEGORIES = categories
     SWEEP_RATIOS = [0.001, 0.01, 0.1, 0.25, 1.0]
+SIZE = "quick" if QUICK else "full"
 if QUICK and device == "cpu":
     # Most steps here are many small tensor operations (greedy coreset picks, CFA's batches): on a small
     # or shared CPU, one thread avoids the synchronisation cost of splitting each of them.
@@ -177,7 +181,7 @@ for name, detector_class in DETECTORS.items():
 
     experiments[name] = run_detector(make_detector, chapter="03_memory_bank", method=name, dataset=DATASET,
                                      categories=categories, root=DATA_ROOT, quick=QUICK, seed=SEED,
-                                     device=device, backbone=BACKBONE)
+                                     device=device, backbone=BACKBONE, load_options=LOAD)
 
 # %% [markdown]
 # ## Results
@@ -264,7 +268,7 @@ heatmap_grid([run.dataset.test[i] for i in pair], run.prediction.maps[pair], sco
 # %%
 sweeps = {}
 for category in SWEEP_CATEGORIES:
-    split = data.load(DATASET, root=DATA_ROOT, category=category, size="quick" if QUICK else "full")
+    split = data.load(DATASET, root=DATA_ROOT, category=category, size=SIZE, **LOAD)
     sweep_detector = PatchCore(backbone=BACKBONE, image_size=IMAGE_SIZE, device=device, seed=SEED,
                                progress=False, **SETTINGS["PatchCore"])
     sweeps[category] = patchcore_sweep(sweep_detector, split.train, split.test, SWEEP_RATIOS)
@@ -304,7 +308,7 @@ coverage_table(sweep.bank, [ratio for ratio in SWEEP_RATIOS if ratio < 1], seed=
 # it may still be far from every normal patch along directions this view does not show.
 
 # %%
-split = data.load(DATASET, root=DATA_ROOT, category=projected_category, size="quick" if QUICK else "full")
+split = data.load(DATASET, root=DATA_ROOT, category=projected_category, size=SIZE, **LOAD)
 defective = [i for i, sample in enumerate(split.test) if sample.label == 1]
 defect_masks = np.stack([split.test[i].mask for i in defective])
 defect_patches = patches_under_masks(sweep.test_features[defective], defect_masks)

@@ -182,3 +182,40 @@ def test_catalogue_lists_every_dataset_with_loader_and_download_method(monkeypat
     assert rows["mvtec_ad"]["survey_train"] == 3629  # survey Table 2
     assert len(categories("mvtec_ad")) == 15 and categories("mvtec_ad")[:2] == ["bottle", "cable"]
     assert categories("mvtec_3d", setting="rgb") == []
+
+
+def test_center_crop_cuts_image_mask_and_xyz_alike(tmp_path):
+    written = fx.write_mvtec_ad(tmp_path, size=(24, 32))
+    splits = load("mvtec_ad", root=tmp_path, category="bottle", size="full", center_crop=(16, 20))
+    first = splits.test[0]
+    # 24x32 -> rows 4:20, columns 6:26, the label kept as the papers keep it
+    np.testing.assert_array_equal(first.image, written["test/broken_large/000.png"][4:20, 6:26])
+    np.testing.assert_array_equal(
+        first.mask, written["ground_truth/broken_large/000_mask.png"][4:20, 6:26] > 0
+    )
+    assert first.label == 1 and first.meta["center_crop"] == (16, 20)
+    assert splits.meta["center_crop"] == (16, 20)
+    assert {sample.image.shape for sample in splits.train} == {(16, 20, 3)}
+    # the PatchCore protocol: resize first, then crop
+    resized = load("mvtec_ad", root=tmp_path, category="bottle", size="full", image_size=40, center_crop=30)
+    assert resized.test[0].image.shape == (30, 30, 3) and resized.test[0].mask.shape == (30, 30)
+
+    fx.write_mvtec3d(tmp_path / "m3d")
+    rgbd = load("mvtec_3d", root=tmp_path / "m3d", category="cookie", size="full")
+    cropped = load("mvtec_3d", root=tmp_path / "m3d", category="cookie", size="full", center_crop=10)
+    anomalous = list(rgbd.test.labels).index(1)
+    full, small = rgbd.test[anomalous], cropped.test[anomalous]
+    assert full.mask.any()
+    top, left = (full.xyz.shape[0] - 10) // 2, (full.xyz.shape[1] - 10) // 2
+    np.testing.assert_array_equal(small.xyz, full.xyz[top : top + 10, left : left + 10])
+    np.testing.assert_array_equal(small.mask, full.mask[top : top + 10, left : left + 10])
+
+
+def test_center_crop_errors_name_the_file_and_the_fix(tmp_path):
+    fx.write_mvtec_ad(tmp_path, size=(24, 32))
+    splits = load("mvtec_ad", root=tmp_path, category="bottle", size="full", center_crop=30)
+    with pytest.raises(ValueError, match=r"larger than the image of .*000\.png.*image_size >= center_crop"):
+        splits.train[0]
+    fx.write_real3d(tmp_path / "r3d")
+    with pytest.raises(ValueError, match="center_crop applies to images"):
+        load("real3d_ad", root=tmp_path / "r3d", category="airplane", size="full", center_crop=10)

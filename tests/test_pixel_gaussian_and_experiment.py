@@ -73,3 +73,19 @@ def test_run_detector_records_every_category(tmp_path, monkeypatch):
     run = experiment.runs["plate"]
     labels = np.array([s.label for s in run.dataset.test])
     assert run.scores["i_auroc"] == pytest.approx(metrics.image_auroc(run.prediction.scores, labels))
+
+
+def test_run_detector_passes_load_options_to_the_loader(tmp_path, monkeypatch):
+    monkeypatch.setenv("UIAD_RESULTS", str(tmp_path))
+    experiment = run_detector(
+        PixelGaussian,
+        chapter="00_introduction",
+        method="PixelGaussian",
+        categories=["brick"],
+        progress=False,
+        load_options={"image_size": 64, "center_crop": 48},
+    )
+    run = experiment.runs["brick"]
+    assert run.dataset.meta["center_crop"] == (48, 48)
+    assert run.prediction.maps.shape[1:] == (48, 48)
+    assert run.dataset.test[0].mask.shape == (48, 48)

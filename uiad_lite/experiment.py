@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,18 +45,21 @@ def run_detector(
     device: str = "cpu",
     backbone: str = "",
     progress: bool = True,
+    load_options: Mapping[str, Any] | None = None,
 ) -> Experiment:
     """Fit a fresh detector per category on its normal training samples and evaluate it on the test set.
 
     Every run is recorded with :func:`uiad_lite.results.record` (metrics, fit seconds, predict ms per
-    image, peak memory during fit). Returns the table and, per category, the data, detector and prediction.
+    image, peak memory during fit). ``load_options`` go to :func:`uiad_lite.data.load` (e.g.
+    ``image_size=256, center_crop=224``). Returns the table and, per category, the data, detector
+    and prediction.
     """
     if not categories:
         raise ValueError("run_detector: no categories given")
     size = "quick" if quick else "full"
     rows, runs = [], {}
     for category in tqdm(categories, desc=method, disable=not progress, leave=False):
-        split = data.load(dataset, root=root, category=category, size=size)
+        split = data.load(dataset, root=root, category=category, size=size, **(load_options or {}))
         detector = make_detector()
         with results.measure(device) as fit_time:
             detector.fit(split.train)

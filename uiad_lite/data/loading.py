@@ -5,16 +5,20 @@ picks a preset: "full" reads everything at native resolution; "quick" (for CPU r
 notebooks) resizes images to 256×256, keeps at most 100 evenly spaced training images and at most
 16384 points per cloud. Explicit `image_size`, `max_train`, `max_points` override the preset. For
 the synthetic benchmark `size` selects the generated variant ("tiny", "quick", "full") instead.
+`center_crop` (after the resize) gives the PaDiM / PatchCore protocol: `image_size=256, center_crop=224`.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from uiad_lite.data import mvtec, mvtec3d, mvtec_loco, pointclouds, synthetic, synthetic_images, visa
+from uiad_lite.data.lazy import LazySamples
 from uiad_lite.data.preprocess3d import PlaneRemoval
 from uiad_lite.data.readers import as_size
+from uiad_lite.data.readers import center_crop as crop_sample
 from uiad_lite.data.registry import DATASETS, info
 from uiad_lite.data.splits import DatasetSplits
 
@@ -69,6 +73,7 @@ def load(
     max_points=_UNSET,
     preprocess: bool | PlaneRemoval = False,
     preprocess_dir: str | Path | None = None,
+    center_crop: int | tuple[int, int] | None = None,
 ) -> DatasetSplits:
     """Load one category of a dataset as lazy train / test / validation sequences of `Sample`.
 
@@ -79,6 +84,8 @@ def load(
     seed      synthetic only: generator seed
     preprocess      RGB-D only: True (or a `PlaneRemoval` with your parameters) applies BTF's
                     background-plane removal, written to `preprocess_dir` (default: a cache folder)
+    center_crop     image datasets: keep the central window of this size (after `image_size`),
+                    masks and xyz maps alike, e.g. ``image_size=256, center_crop=224``
     """
     entry = info(name)
     if category is None:
@@ -109,7 +116,24 @@ def load(
         )
     splits = _dispatch(name, folder, category, image_size_hw, options, preprocess, preprocess_dir)
     splits.meta.update({"size": size, "seed": seed if name == "synthetic" else None})
+    if center_crop is not None:
+        _crop_splits(splits, as_size(center_crop))
     return splits
+
+
+def _crop_splits(splits: DatasetSplits, size: tuple[int, int]) -> None:
+    """Make every split of ``splits`` read its samples center-cropped to ``size``."""
+    if splits.setting == "points":
+        raise ValueError(f"center_crop applies to images, not to the point clouds of {splits.name}")
+    for role in ("train", "test", "validation"):
+        samples = getattr(splits, role)
+        reader = partial(_read_cropped, samples.reader, size)
+        setattr(splits, role, LazySamples(samples.records, reader, samples.cache_size))
+    splits.meta["center_crop"] = size
+
+
+def _read_cropped(reader, size, record):
+    return crop_sample(reader(record), size)
 
 
 def _dispatch(name, folder, category, image_size, options, preprocess, preprocess_dir) -> DatasetSplits:

@@ -6,10 +6,13 @@ that is not an H×W×3 float cloud always fails the same, readable way.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from uiad_lite.data.sample import Sample
 
 ImageSize = tuple[int, int]  # (height, width)
 
@@ -118,3 +121,32 @@ def as_size(image_size: int | tuple[int, int] | None) -> ImageSize | None:
     if height <= 0 or width <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")
     return (height, width)
+
+
+def center_crop(sample: Sample, size: ImageSize) -> Sample:
+    """The central ``size`` (height, width) window of every image-like field of ``sample``.
+
+    This is the evaluation protocol of PaDiM and PatchCore on MVTec AD (resize to 256, crop the central
+    224, ground truth cropped alike). Image, mask and organised xyz are cropped together; the label is
+    kept, as in those papers, even when a defect lies entirely in the cropped-away border.
+    """
+    sample.require("image")
+    height, width = sample.image.shape[:2]
+    if size[0] > height or size[1] > width:
+        raise ValueError(
+            f"center crop {size[0]}x{size[1]} is larger than the image of {sample.path!r} "
+            f"({height}x{width}); choose image_size >= center_crop"
+        )
+    top, left = (height - size[0]) // 2, (width - size[1]) // 2
+    window = (slice(top, top + size[0]), slice(left, left + size[1]))
+
+    def crop(array: np.ndarray | None) -> np.ndarray | None:
+        return None if array is None else np.ascontiguousarray(array[window])
+
+    return replace(
+        sample,
+        image=crop(sample.image),
+        mask=crop(sample.mask),
+        xyz=crop(sample.xyz),
+        meta={**sample.meta, "center_crop": tuple(size)},
+    )
