@@ -510,7 +510,7 @@ class CFA(_PatchFeatureDetector):
     2. A CoordConv 1×1 descriptor maps them to d/``gamma_d`` channels (randomly initialised, seeded).
     3. Memory: the descriptor's output averaged over the training images at each grid position,
        one centroid per position; ``gamma_c`` > 1 compresses it to (h·w)/gamma_c centroids by k-means.
-    4. The descriptor is trained (AdamW) on the normal images with :func:`coupled_hypersphere_loss`,
+    4. The descriptor is trained (AdamW with AMSGrad) on the normal images with :func:`coupled_hypersphere_loss`,
        K = ``num_nearest`` = 3, J = ``num_hard_negatives`` = 3, r = ``radius`` = 1e-5,
        alpha = ``margin`` = 0.1; the centroids stay fixed. The backbone is frozen, so its features
        are computed once and reused every epoch. r is a fixed hyper-parameter here (as in anomalib).
@@ -596,8 +596,8 @@ class CFA(_PatchFeatureDetector):
             memory = torch.from_numpy(kmeans.cluster_centers_.astype(np.float32)).to(features.device)
         self.centroids_ = memory.contiguous()
 
-        optimiser = torch.optim.AdamW(
-            descriptor.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        optimiser = torch.optim.AdamW(  # the authors' code uses AMSGrad
+            descriptor.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, amsgrad=True
         )
         rng = np.random.default_rng(self.seed)
         self.loss_history_ = []
