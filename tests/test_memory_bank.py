@@ -335,3 +335,29 @@ def test_cfa_feature_adaptation_improves_detection(quick_rgb) -> None:
         detector = CFA(layers=(2, 3), image_size=128, epochs=epochs, device="cpu", progress=False)
         results[epochs] = scores_of(detector.fit(train[:30]).predict(test), test)
     assert results[10][0] > results[0][0] + 0.1, results
+
+
+def test_full_mode_settings_run_on_the_papers_backbone(tiny_brick) -> None:
+    """Chapter 03's QUICK=False settings on wide_resnet50_2 (random weights: no download here; on a GPU
+    machine the cached ImageNet weights are used). Checks the layer names, channel counts and strides the
+    papers rely on, and that every detector runs end to end with them."""
+    from uiad_lite.features import backbone
+
+    train, test = tiny_brick
+    stages = backbone("wide_resnet50_2", ("layer1", "layer2", "layer3"), device="cpu", pretrained=False)
+    assert stages.info.channels == (256, 512, 1024) and stages.info.strides == (4, 8, 16)
+    later = backbone("wide_resnet50_2", ("layer2", "layer3"), device="cpu", pretrained=False)
+    common = dict(image_size=TINY_SIZE, progress=False, seed=0)
+    detectors = [
+        PaDiM(backbone=stages, reduced_dim=550, **common),  # 550 of the 1 792 channels, as in the paper
+        PatchCore(backbone=later, coreset_ratio=0.1, **common),
+        CFA(backbone=stages, epochs=1, **common),
+    ]
+    for detector in detectors:
+        prediction = detector.fit(train).predict(test)
+        assert prediction.maps.shape == (len(test), TINY_SIZE, TINY_SIZE)
+        assert np.all(np.isfinite(prediction.scores))
+    padim, patchcore, cfa = detectors
+    assert padim.mean_.shape == ((TINY_SIZE // 4) ** 2, 550)
+    assert patchcore.memory_bank_.shape == (int(len(train) * (TINY_SIZE // 8) ** 2 * 0.1), 512 + 1024)
+    assert cfa.centroids_.shape == ((TINY_SIZE // 4) ** 2, 1792)
