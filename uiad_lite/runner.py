@@ -164,8 +164,14 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
         executed = Path(staging) / f"{chapter.name}.executed.ipynb"
         nbformat.write(notebook, source)
         # TQDM_DISABLE: progress bars would be saved as widgets whose JavaScript the static book
-        # would fetch from a CDN; the runner shows its own progress instead.
-        environment = {"UIAD_RESULTS": str(out / "results"), "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1"}
+        # would fetch from a CDN; the runner shows its own progress instead. UIAD_STATIC: the same
+        # for uiad_lite.widgets, which then shows plotly figures instead of live explorers.
+        environment = {
+            "UIAD_RESULTS": str(out / "results"),
+            "PYTHONHASHSEED": "0",
+            "TQDM_DISABLE": "1",
+            "UIAD_STATIC": "1",
+        }
         saved = {key: os.environ.get(key) for key in environment}
         os.environ.update(environment)
         try:

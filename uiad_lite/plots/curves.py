@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from uiad_lite.data.sample import Sample
 from uiad_lite.metrics import threshold_stats
 from uiad_lite.metrics.diagnostics import region_overlaps
 from uiad_lite.metrics.image import scores_and_labels
@@ -36,9 +37,11 @@ CONFUSION_COLOURS = {
     "tp": (40, 190, 90),  # defect pixel flagged: green
     "fn": (50, 130, 240),  # defect pixel missed: blue
 }
-COLOUR_KEY = ("<span style='color:rgb(40,190,90)'>TP</span> defect flagged · "
-              "<span style='color:rgb(230,70,50)'>FP</span> normal flagged · "
-              "<span style='color:rgb(50,130,240)'>FN</span> defect missed")
+COLOUR_KEY = (
+    "<span style='color:rgb(40,190,90)'>TP</span> defect flagged · "
+    "<span style='color:rgb(230,70,50)'>FP</span> normal flagged · "
+    "<span style='color:rgb(50,130,240)'>FN</span> defect missed"
+)
 CURVE_KINDS = ("roc", "pr", "pro")
 LOG_FPR_FLOOR = 1e-5
 
@@ -150,8 +153,9 @@ def curves_figure(
     if not entries:
         raise ValueError("curves_figure needs at least one entry name -> (scores, labels)")
     panel_titles = {"roc": "ROC · AUROC", "pr": "precision-recall · AP", "pro": "PRO · AU-PRO (shaded)"}
-    figure = make_subplots(rows=1, cols=len(kinds), subplot_titles=[panel_titles[k] for k in kinds],
-                           horizontal_spacing=0.07)
+    figure = make_subplots(
+        rows=1, cols=len(kinds), subplot_titles=[panel_titles[k] for k in kinds], horizontal_spacing=0.07
+    )
     palette = qualitative.Plotly
     for column, kind in enumerate(kinds, start=1):
         values = []
@@ -164,29 +168,63 @@ def curves_figure(
                 text += f" (chance {np.mean(np.asarray(labels, dtype=bool)):.3f})"
             values.append(f"<span style='color:{colour}'>{text}</span>")
             figure.add_trace(
-                go.Scatter(x=x.astype(np.float32), y=y.astype(np.float32), mode="lines", name=name,
-                           legendgroup=name, showlegend=column == 1,
-                           line=dict(color=colour, width=2, shape="vh" if kind == "pr" else "linear"),
-                           hovertemplate=f"{text}<br>x %{{x:.4f}}<br>y %{{y:.4f}}<extra></extra>"),
-                1, column,
+                go.Scatter(
+                    x=x.astype(np.float32),
+                    y=y.astype(np.float32),
+                    mode="lines",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=column == 1,
+                    line=dict(color=colour, width=2, shape="vh" if kind == "pr" else "linear"),
+                    hovertemplate=f"{text}<br>x %{{x:.4f}}<br>y %{{y:.4f}}<extra></extra>",
+                ),
+                1,
+                column,
             )
         x_ref, y_ref = _axis_refs(figure, 1, column)  # the values go under the panel, in the curves' colours
-        figure.add_annotation(text="<br>".join(values), xref=f"{x_ref} domain", yref=f"{y_ref} domain",
-                              x=0.5, y=-0.2, xanchor="center", yanchor="top", align="center",
-                              showarrow=False, font=dict(size=10))
-        axis_titles = {"roc": ("false positive rate", "true positive rate"), "pr": ("recall", "precision"),
-                       "pro": ("false positive rate", "mean overlap per region")}[kind]
+        figure.add_annotation(
+            text="<br>".join(values),
+            xref=f"{x_ref} domain",
+            yref=f"{y_ref} domain",
+            x=0.5,
+            y=-0.2,
+            xanchor="center",
+            yanchor="top",
+            align="center",
+            showarrow=False,
+            font=dict(size=10),
+        )
+        axis_titles = {
+            "roc": ("false positive rate", "true positive rate"),
+            "pr": ("recall", "precision"),
+            "pro": ("false positive rate", "mean overlap per region"),
+        }[kind]
         figure.update_xaxes(title_text=axis_titles[0], range=[0, 1], row=1, col=column)
         figure.update_yaxes(title_text=axis_titles[1], range=[0, 1.02], row=1, col=column)
         if kind == "roc":
-            figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", showlegend=False, hoverinfo="skip",
-                                        line=dict(color="grey", dash="dot", width=1)), 1, column)
+            figure.add_trace(
+                go.Scatter(
+                    x=[0, 1],
+                    y=[0, 1],
+                    mode="lines",
+                    showlegend=False,
+                    hoverinfo="skip",
+                    line=dict(color="grey", dash="dot", width=1),
+                ),
+                1,
+                column,
+            )
         if kind == "pro":
-            figure.add_vrect(x0=0, x1=fpr_limit, fillcolor="grey", opacity=0.15, line_width=0,
-                             row=1, col=column)
+            figure.add_vrect(
+                x0=0, x1=fpr_limit, fillcolor="grey", opacity=0.15, line_width=0, row=1, col=column
+            )
     bottom = 70 + 14 * len(entries)
-    figure.update_layout(title=title or None, height=340 + bottom, margin=dict(l=50, r=10, t=90, b=bottom),
-                         legend=dict(orientation="h", x=1.0, xanchor="right", y=1.02, yanchor="bottom"))
+    figure.update_layout(
+        title=title or None,
+        height=340 + bottom,
+        margin=dict(l=50, r=10, t=90, b=bottom),
+        legend=dict(orientation="h", x=1.0, xanchor="right", y=1.02, yanchor="bottom"),
+    )
     return figure
 
 
@@ -254,9 +292,17 @@ def _panel_note(anomaly_map: np.ndarray, mask: np.ndarray, threshold: float, ref
     if mask.any():
         overlaps = region_overlaps(anomaly_map, mask, threshold)[1]
         regions = f"regions found {int(np.count_nonzero(overlaps > 0.5))}/{overlaps.size}"
-    return dict(text=f"TP {counts[0]} · FN {counts[2]}<br>FP {counts[1]}<br>{regions}",
-                xref=f"{refs[0]} domain", yref=f"{refs[1]} domain", x=0.5, y=-0.03, xanchor="center",
-                yanchor="top", showarrow=False, font=dict(size=10))
+    return dict(
+        text=f"TP {counts[0]} · FN {counts[2]}<br>FP {counts[1]}<br>{regions}",
+        xref=f"{refs[0]} domain",
+        yref=f"{refs[1]} domain",
+        x=0.5,
+        y=-0.03,
+        xanchor="center",
+        yanchor="top",
+        showarrow=False,
+        font=dict(size=10),
+    )
 
 
 def _pooled_heading(maps: np.ndarray, masks: np.ndarray, threshold: float, label: str) -> tuple[str, float]:
@@ -265,9 +311,11 @@ def _pooled_heading(maps: np.ndarray, masks: np.ndarray, threshold: float, label
     iou = pooled["tp"] / (pooled["tp"] + pooled["fp"] + pooled["fn"])
     overlaps = region_overlaps(maps, masks, threshold)[1] if masks.any() else np.zeros(0)
     pro_value = float(overlaps.mean()) if overlaps.size else float("nan")
-    heading = (f"threshold {threshold:.4g} ({label}) · all maps: FPR {pooled['fpr']:.4f}, "
-               f"TPR {pooled['tpr']:.3f}, PRO {pro_value:.3f}, IoU {iou:.3f}, "
-               f"regions found {int(np.count_nonzero(overlaps > 0.5))}/{overlaps.size}")
+    heading = (
+        f"threshold {threshold:.4g} ({label}) · all maps: FPR {pooled['fpr']:.4f}, "
+        f"TPR {pooled['tpr']:.3f}, PRO {pro_value:.3f}, IoU {iou:.3f}, "
+        f"regions found {int(np.count_nonzero(overlaps > 0.5))}/{overlaps.size}"
+    )
     return heading, pooled["fpr"]
 
 
@@ -306,33 +354,60 @@ def threshold_slider(
     pictures = list(images) if images is not None else [None] * len(shown)
 
     n = len(shown)
-    figure = make_subplots(rows=2, cols=n + 1, specs=[[{}] * n + [{"rowspan": 2}], [{}] * n + [None]],
-                           subplot_titles=[*names, "pooled ROC and PRO", *[""] * n],
-                           column_widths=[1.0] * n + [1.6], horizontal_spacing=0.03, vertical_spacing=0.12)
+    figure = make_subplots(
+        rows=2,
+        cols=n + 1,
+        specs=[[{}] * n + [{"rowspan": 2}], [{}] * n + [None]],
+        subplot_titles=[*names, "pooled ROC and PRO", *[""] * n],
+        column_widths=[1.0] * n + [1.6],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.12,
+    )
     step = _step_for(truth.shape[1:], max_side)
     low, high = min(thresholds), max(thresholds)  # the colour scale spans the slider's range
     if low == high:
         low, high = np.percentile(score_maps[shown], [1, 99.9])
     for column, index in enumerate(shown, start=1):
         small = score_maps[index][::step, ::step][::-1].astype(np.float32)
-        figure.add_trace(go.Heatmap(z=small, zmin=low, zmax=high, colorscale="Inferno", showscale=False,
-                                    hovertemplate="score %{z}<extra></extra>"), 1, column)
+        figure.add_trace(
+            go.Heatmap(
+                z=small,
+                zmin=low,
+                zmax=high,
+                colorscale="Inferno",
+                showscale=False,
+                hovertemplate="score %{z}<extra></extra>",
+            ),
+            1,
+            column,
+        )
         figure.update_yaxes(scaleanchor=_axis_refs(figure, 1, column)[0], row=1, col=column)
     overlay_ids = []  # per panel: a fixed background image, and above it the layer each step replaces
     for column, picture in enumerate(pictures, start=1):
         background = _background(truth.shape[1:], picture, max_side)
         figure.add_trace(go.Image(source=png_data_uri(background), hoverinfo="skip"), 2, column)
         overlay_ids.append(len(figure.data))
-        figure.add_trace(go.Image(source=png_data_uri(np.zeros((2, 2, 4), np.uint8)), hoverinfo="skip"),
-                         2, column)
+        figure.add_trace(
+            go.Image(source=png_data_uri(np.zeros((2, 2, 4), np.uint8)), hoverinfo="skip"), 2, column
+        )
     for kind, name, colour in (("roc", "ROC: pixel TPR", "#636efa"), ("pro", "PRO", "#ef553b")):
         x, y, _ = curve_points(score_maps, truth, kind)
         x, y = decimate_curve(x, y, 300, log_x=True)
         kept = x > 0  # a log axis cannot show FPR 0
-        figure.add_trace(go.Scatter(x=x[kept].astype(np.float32), y=y[kept].astype(np.float32), mode="lines",
-                                    name=name, line=dict(color=colour)), 1, n + 1)
-    figure.update_xaxes(type="log", range=[np.log10(LOG_FPR_FLOOR), 0], title_text="pixel FPR (log)",
-                        row=1, col=n + 1)
+        figure.add_trace(
+            go.Scatter(
+                x=x[kept].astype(np.float32),
+                y=y[kept].astype(np.float32),
+                mode="lines",
+                name=name,
+                line=dict(color=colour),
+            ),
+            1,
+            n + 1,
+        )
+    figure.update_xaxes(
+        type="log", range=[np.log10(LOG_FPR_FLOOR), 0], title_text="pixel FPR (log)", row=1, col=n + 1
+    )
     figure.update_yaxes(range=[0, 1.02], row=1, col=n + 1)
     for row in (1, 2):
         for column in range(1, n + 1):
@@ -351,20 +426,96 @@ def threshold_slider(
             notes.append(_panel_note(score_maps[index], truth[index], threshold, refs))
         heading, pooled_fpr = _pooled_heading(score_maps, truth, threshold, step_label)
         line_x = max(pooled_fpr, LOG_FPR_FLOOR)  # shapes on a log axis take data values
-        marker = dict(type="line", xref=curve_refs[0], yref=curve_refs[1], x0=line_x, x1=line_x,
-                      y0=0, y1=1.02, line=dict(color="black", dash="dash", width=1))
-        layout = {"title.text": f"{title + '<br>' if title else ''}{heading}<br>{COLOUR_KEY}",
-                  "annotations": fixed + notes, "shapes": [marker]}
+        marker = dict(
+            type="line",
+            xref=curve_refs[0],
+            yref=curve_refs[1],
+            x0=line_x,
+            x1=line_x,
+            y0=0,
+            y1=1.02,
+            line=dict(color="black", dash="dash", width=1),
+        )
+        layout = {
+            "title.text": f"{title + '<br>' if title else ''}{heading}<br>{COLOUR_KEY}",
+            "annotations": fixed + notes,
+            "shapes": [marker],
+        }
         steps.append(dict(method="update", label=step_label, args=[{"source": sources}, layout, overlay_ids]))
     first_traces, first_layout, _ = steps[0]["args"]
     for trace_id, source in zip(overlay_ids, first_traces["source"], strict=True):
         figure.data[trace_id].source = source
     top = (3 if title else 2) * 18 + 30 + 14 * max(name.count("<br>") + 1 for name in names)
-    figure.update_layout(title=dict(text=first_layout["title.text"], font=dict(size=13), y=1.0, yanchor="top",
-                                    yref="container", pad=dict(t=8)),
-                         annotations=first_layout["annotations"], shapes=first_layout["shapes"],
-                         sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="threshold at "),
-                                       pad=dict(t=60), x=0.0, len=1.0)],
-                         height=520 + top, margin=dict(l=10, r=10, t=top, b=40),
-                         legend=dict(x=1.0, xanchor="right", y=0.02, yanchor="bottom"))
+    figure.update_layout(
+        title=dict(
+            text=first_layout["title.text"],
+            font=dict(size=13),
+            y=1.0,
+            yanchor="top",
+            yref="container",
+            pad=dict(t=8),
+        ),
+        annotations=first_layout["annotations"],
+        shapes=first_layout["shapes"],
+        sliders=[
+            dict(
+                active=0,
+                steps=steps,
+                currentvalue=dict(prefix="threshold at "),
+                pad=dict(t=60),
+                x=0.0,
+                len=1.0,
+            )
+        ],
+        height=520 + top,
+        margin=dict(l=10, r=10, t=top, b=40),
+        legend=dict(x=1.0, xanchor="right", y=0.02, yanchor="bottom"),
+    )
+    return figure
+
+
+def map_inspection(
+    sample: Sample, anomaly_map: Any, threshold: float, score: float | None = None, max_side: int = 160
+) -> go.Figure:
+    """One test image at one threshold: the image, its ground truth, the anomaly map and the
+    :func:`confusion_overlay` (TP green, FP red, FN blue); the title gives the image score and the
+    pixel counts and IoU at ``threshold``."""
+    score_map, truth = check_maps_and_masks(
+        anomaly_map, sample.mask if sample.mask is not None else np.zeros(np.shape(anomaly_map), bool)
+    )
+    score_map, truth = score_map[0], truth[0]
+    flagged = score_map >= float(threshold)
+    tp, fp, fn = (int(np.count_nonzero(x)) for x in (flagged & truth, flagged & ~truth, ~flagged & truth))
+    iou = tp / (tp + fp + fn) if tp + fp + fn else float("nan")
+    step = _step_for(truth.shape, max_side)
+    figure = make_subplots(
+        rows=1,
+        cols=4,
+        horizontal_spacing=0.02,
+        subplot_titles=["image", "ground truth", "anomaly map", "at the threshold"],
+    )
+    if sample.image is not None:
+        figure.add_trace(go.Image(source=png_data_uri(sample.image[::step, ::step]), hoverinfo="skip"), 1, 1)
+    figure.add_trace(go.Image(source=png_data_uri(truth[::step, ::step]), hoverinfo="skip"), 1, 2)
+    figure.add_trace(
+        go.Heatmap(
+            z=score_map[::step, ::step][::-1].astype(np.float32),
+            colorscale="Inferno",
+            colorbar=dict(x=0.74, len=0.8, thickness=10),
+            hovertemplate="score %{z}<extra></extra>",
+        ),
+        1,
+        3,
+    )
+    figure.update_yaxes(scaleanchor=_axis_refs(figure, 1, 3)[0], row=1, col=3)
+    overlay = confusion_overlay(score_map, truth, threshold, sample.image, max_side)
+    figure.add_trace(go.Image(source=png_data_uri(overlay), hoverinfo="skip"), 1, 4)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    scored = f" · image score {score:.4g}" if score is not None else ""
+    figure.update_layout(
+        title=(f"{sample.path or sample.defect} ({sample.defect}){scored}<br>threshold {threshold:.4g}: "
+               f"TP {tp} · FP {fp} · FN {fn} pixels · IoU {iou:.3f}"),
+        height=330, margin=dict(l=10, r=10, t=80, b=10),
+    )  # fmt: skip
     return figure
