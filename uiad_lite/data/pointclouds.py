@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from uiad_lite.data.lazy import SampleRecord
+from uiad_lite.data.open3d_support import import_open3d
 from uiad_lite.data.sample import Sample
 from uiad_lite.data.splits import DatasetSplits, check_splits, make_splits, require_directory, sorted_files
 
@@ -129,7 +130,7 @@ def read_pcd(path: str | Path) -> np.ndarray:
         table = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
         points = np.stack([table[f"{axis}_{fields.index(axis)}"][:, 0] for axis in "xyz"], axis=1)
     elif kind == "binary_compressed":
-        import open3d as o3d
+        o3d = import_open3d()
 
         cloud = o3d.io.read_point_cloud(str(path), format="pcd")
         points = np.asarray(cloud.points)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from uiad_lite.data.lazy import SampleRecord
+from uiad_lite.data.open3d_support import import_open3d
 from uiad_lite.data.readers import read_xyz_tiff
 
 
@@ -49,7 +50,7 @@ class PlaneRemoval:
 
 def fit_table_plane(xyz: np.ndarray, params: PlaneRemoval) -> np.ndarray:
     """(a, b, c, d) with a·x + b·y + c·z + d = 0, fitted by RANSAC to the border frame's points."""
-    import open3d as o3d
+    o3d = import_open3d()
 
     valid = xyz.any(axis=-1)
     frame = np.zeros(valid.shape, dtype=bool)
@@ -70,7 +71,7 @@ def fit_table_plane(xyz: np.ndarray, params: PlaneRemoval) -> np.ndarray:
 
 def largest_cluster(points: np.ndarray, params: PlaneRemoval) -> np.ndarray:
     """Boolean mask of the points that belong to the largest DBSCAN cluster."""
-    import open3d as o3d
+    o3d = import_open3d()
     from scipy.spatial import cKDTree
 
     if len(points) == 0:
