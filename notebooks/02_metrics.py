@@ -72,15 +72,16 @@ table3.style.hide(axis="index")
 # positives $TP$ (defective, flagged), false positives $FP$ (normal, flagged), false negatives $FN$
 # (defective, missed) and true negatives $TN$. From them,
 #
-# $$\mathrm{TPR} = R = \frac{TP}{TP+FN}, \qquad \mathrm{FPR} = \frac{FP}{FP+TN}, \qquad
-#   P = \frac{TP}{TP+FP}, \qquad F_1 = \frac{2PR}{P+R}, \qquad \mathrm{IoU} = \frac{TP}{TP+FP+FN}.$$
+# $$\begin{gathered}\mathrm{TPR} = R = \frac{TP}{TP+FN}, \qquad \mathrm{FPR} = \frac{FP}{FP+TN}, \qquad
+#   P = \frac{TP}{TP+FP},\\ F_1 = \frac{2PR}{P+R}, \qquad \mathrm{IoU} = \frac{TP}{TP+FP+FN}.\end{gathered}$$
 #
 # Sweeping $t$ from $+\infty$ down to the smallest score traces the **ROC curve** (FPR, TPR) and the
 # **precision-recall curve** (R, P). Their areas do not depend on any threshold:
 #
-# $$\mathrm{AUROC} = \int_0^1 \mathrm{TPR}\, d(\mathrm{FPR})
-#   = \Pr(s_{\text{defective}} > s_{\text{normal}}) + \tfrac12 \Pr(s_{\text{defective}} = s_{\text{normal}}),
-#   \qquad \mathrm{AP} = \sum_n (R_n - R_{n-1})\, P_n .$$
+# $$\begin{gathered}\mathrm{AUROC} = \int_0^1 \mathrm{TPR}\, d(\mathrm{FPR})
+#   = \Pr(s_{\text{defective}} > s_{\text{normal}})
+#   + \tfrac12 \Pr(s_{\text{defective}} = s_{\text{normal}}),\\
+#   \mathrm{AP} = \sum_n (R_n - R_{n-1})\, P_n .\end{gathered}$$
 #
 # The second form of AUROC is the one to remember: it is the chance that a random defective item outranks a
 # random normal one, and a **tie counts one half**. Only the *order* of the scores matters.

@@ -52,6 +52,7 @@ from uiad_lite.plots.memory_bank import (
     patches_under_masks,
 )
 from uiad_lite.sweeps import coverage_table, fitted_state_mb, patchcore_sweep
+from uiad_lite.widgets import explore_maps
 
 device = str(resolve_device(DEVICE))
 categories = CATEGORIES or data.categories(DATASET, root=DATA_ROOT, setting="rgb")
@@ -141,11 +142,17 @@ table4[["year", "method", "highlight"]].set_index("method")
 # to a space where normal patches are pulled inside a tiny sphere of radius $r$ around their $K$ nearest
 # centroids $c^k$ and pushed away from the next $J$ centroids by a margin $\alpha$:
 #
-# $$\mathcal L = \frac{1}{TK}\sum_{t}\sum_{k=1}^{K}\max\!\big(0,\ \lVert\psi(p_t)-c^k\rVert^2 - r^2\big)
-#   + \frac{1}{TJ}\sum_t\sum_{j=K+1}^{K+J}\max\!\big(0,\ r^2 - \lVert\psi(p_t)-c^j\rVert^2 - \alpha\big).$$
+# $$\begin{aligned}
+# \mathcal L = {} & \frac{1}{TK}\sum_{t}\sum_{k=1}^{K}\max\!\big(0,\ \lVert\psi(p_t)-c^k\rVert^2 - r^2\big)\\
+#   & + \frac{1}{TJ}\sum_t\sum_{j=K+1}^{K+J}\max\!\big(0,\ r^2 - \lVert\psi(p_t)-c^j\rVert^2 - \alpha\big).
+# \end{aligned}$$
 #
 # The point is to correct the ImageNet bias of the features for the product at hand, while the memory
-# stays as small as the grid. It is the only method of the three with a training loop.
+# stays as small as the grid. It is the only method of the three with a training loop. A detail worth
+# checking with the defaults of the paper's code ($r = 10^{-5}$, $\alpha = 0.1$): a squared distance is never
+# negative, so $r^2 - \lVert\cdot\rVert^2 - \alpha < 0$ always and the second (repulsion) term is zero.
+# As published, CFA trains on attraction alone; only a radius with $r^2 > \alpha$ would switch it on
+# (`coupled_hypersphere_loss` in the module, and its test, show both cases).
 #
 # In all three, the cell scores are upsampled to the image, smoothed with a Gaussian ($\sigma = 4$ px),
 # and the image score is the map's maximum (PatchCore: its re-weighted worst patch).
@@ -215,6 +222,8 @@ methods_bar_chart(results, title=f"Memory-bank methods on {DATASET} (the menu sw
 # The same test images for each method: the first column is a good sample, the others defective ones,
 # with the ground truth in the middle row and the anomaly map at the bottom (one colour scale per figure;
 # hover for values). Compare how sharply each method outlines the defect and how quiet the good image stays.
+# In JupyterLab the cell shows a live explorer instead (`uiad_lite.widgets.explore_maps`): pick a method,
+# any test image and a threshold, and see which pixels it flags.
 
 # %%
 shown_category = categories[0]
@@ -223,10 +232,8 @@ labels = np.array([sample.label for sample in test_samples])
 rng = np.random.default_rng(SEED)
 shown = np.concatenate([rng.choice(np.flatnonzero(labels == 0), 1, replace=False),
                         rng.choice(np.flatnonzero(labels == 1), 3, replace=False)])
-for name, experiment in experiments.items():
-    prediction = experiment.runs[shown_category].prediction
-    heatmap_grid([test_samples[i] for i in shown], prediction.maps[shown], prediction.scores[shown],
-                 title=f"{name} on {shown_category}", max_side=64).show()
+predictions = {name: experiment.runs[shown_category].prediction for name, experiment in experiments.items()}
+shown_maps = explore_maps(test_samples, predictions, shown, title=shown_category)
 
 # %% [markdown]
 # ### A failure case

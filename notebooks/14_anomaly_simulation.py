@@ -125,11 +125,11 @@ table9.groupby(["subfamily", "setting"])["method"].agg(lambda names: ", ".join(n
 # stages 2 and 3) and a small per-patch MLP $D$ trained with the class-balanced cross-entropy
 #
 # $$\mathcal L = -\frac{1}{|P|}\sum_{p\in P}\Big[w_+\, y_p \log \sigma\big(D(\phi_p)\big)
-#   + (1-y_p)\log\big(1-\sigma(D(\phi_p))\big)\Big],\qquad
-#   w_+ = \frac{\#\text{normal patches}}{\#\text{anomalous patches}},$$
+#   + (1-y_p)\log\big(1-\sigma(D(\phi_p))\big)\Big],$$
 #
-# where $y_p = 1$ when the simulated mask covers enough of patch $p$'s cell. At test time the logits
-# $D(\phi_p)$ form the anomaly map (upsampled and smoothed) and the image score is its maximum.
+# with $w_+$ the number of normal patches over the number of anomalous ones, and $y_p = 1$ when the
+# simulated mask covers enough of patch $p$'s cell. At test time the logits $D(\phi_p)$ form the anomaly
+# map (upsampled and smoothed) and the image score is its maximum.
 
 # %%
 help(SimulationTrainedHead.__init__)

@@ -154,3 +154,17 @@ def test_chapter_executes_on_a_real_dataset_layout(real_format_runs, name):
     # every other chapter evaluates detectors and records every category of the real dataset
     table = pd.read_csv(result.output.parent.parent / "results" / f"{name}.csv")
     assert set(table["dataset"]) == {"mvtec_ad"} and set(table["category"]) == {"brick", "plate"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_outputs_carry_no_library_noise(chapter_runs, name):
+    """Printed text a reader would see in the book: no logs of libraries (open3d's WebVisualizer)."""
+    result = chapter_runs.run(name)
+    notebook = nbformat.read(result.output, as_version=4)
+    printed = "".join(
+        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream"
+    )  # fmt: skip
+    for noise in ("[Open3D INFO]", "WebVisualizer", "Warning:", "warn("):
+        assert noise not in printed, f"{name} prints {noise!r}"

@@ -165,6 +165,10 @@ def test_coupled_hypersphere_loss_by_hand() -> None:
     loss_small_r = coupled_hypersphere_loss(squared, 1, 1, radius=1.0, margin=0.1)
     # r^2 = 1: attraction 0 (0.1 and 1.0 are <= 1), repulsion max(0, 1 - 0.2 - 0.1) and max(0, 1 - 1 - 0.1)
     assert float(loss_small_r) == pytest.approx((0.7 + 0.0) / 2)
+    # the paper's defaults (r = 1e-5, alpha = 0.1): r^2 - d - alpha < 0 for every d >= 0, no repulsion
+    distances = torch.rand(50, 12, generator=torch.Generator().manual_seed(0)) * 3
+    with_negatives = coupled_hypersphere_loss(distances, 3, 3, radius=1e-5, margin=0.1)
+    assert float(with_negatives) == pytest.approx(float(coupled_hypersphere_loss(distances, 3, 0, 1e-5, 0.1)))
 
 
 # ---------------------------------------------------------------- detectors end to end

@@ -510,10 +510,11 @@ class CFA(_PatchFeatureDetector):
     2. A CoordConv 1×1 descriptor maps them to d/``gamma_d`` channels (randomly initialised, seeded).
     3. Memory: the descriptor's output averaged over the training images at each grid position,
        one centroid per position; ``gamma_c`` > 1 compresses it to (h·w)/gamma_c centroids by k-means.
-    4. The descriptor is trained (AdamW with AMSGrad) on the normal images with :func:`coupled_hypersphere_loss`,
-       K = ``num_nearest`` = 3, J = ``num_hard_negatives`` = 3, r = ``radius`` = 1e-5,
-       alpha = ``margin`` = 0.1; the centroids stay fixed. The backbone is frozen, so its features
-       are computed once and reused every epoch. r is a fixed hyper-parameter here (as in anomalib).
+    4. The descriptor is trained (AdamW with AMSGrad) on the normal images with
+       :func:`coupled_hypersphere_loss`, K = ``num_nearest`` = 3, J = ``num_hard_negatives`` = 3,
+       r = ``radius`` = 1e-5, alpha = ``margin`` = 0.1; the centroids stay fixed. The backbone is
+       frozen, so its features are computed once and reused every epoch. r is a fixed
+       hyper-parameter here (as in anomalib).
     5. Score of a patch: the softmin-weighted distance to its nearest centroid among the K nearest,
        softmin(d_1..d_K)_1 · d_1; map upsampled, smoothed (sigma 4); image score = map maximum.
     """
