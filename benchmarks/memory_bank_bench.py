@@ -43,7 +43,7 @@ QUICK_SETTING = dict(
     backbone="efficientnet_lite0", layers=(2, 3), image_size=224, coreset_ratio=0.1, projection_dim=64
 )
 FULL_SETTING = dict(
-    backbone="wide_resnet50_2",
+    backbone="wide_resnet50_2.tv_in1k",  # torchvision's weights, as in the paper's code
     layers=("layer2", "layer3"),
     image_size=224,
     coreset_ratio=0.1,

@@ -69,9 +69,10 @@ if QUICK:
     SWEEP_RATIOS = [0.01, 0.03, 0.1, 0.25, 1.0]
     LOAD = {}
 else:
-    # The papers' setting: WideResNet-50-2 at 224 px (weights must be in the local timm cache), images
-    # resized to 256 and centre-cropped to 224, ground truth alike, as both papers evaluate MVTec AD.
-    BACKBONE, IMAGE_SIZE = "wide_resnet50_2", 224
+    # The papers' setting: WideResNet-50-2 with torchvision's ImageNet weights (timm tag "tv_in1k"; they
+    # must be in the local torch or Hugging Face cache) at 224 px, images resized to 256 and centre-cropped
+    # to 224, ground truth alike, as both papers evaluate MVTec AD.
+    BACKBONE, IMAGE_SIZE = "wide_resnet50_2.tv_in1k", 224
     LOAD = {} if DATASET == "synthetic" else dict(image_size=256, center_crop=224)
     SETTINGS = {
         "PaDiM": dict(layers=("layer1", "layer2", "layer3"), reduced_dim=550),
@@ -376,8 +377,9 @@ comparison.round(3).astype(object).fillna("–")
 # * **Coreset ratio.** Set `SETTINGS["PatchCore"]["coreset_ratio"] = 0.01`: fit and prediction get faster
 #   (fewer greedy picks, a smaller bank to search); watch whether the image AUROC of the textures moves.
 #   Add `0.001` to `SWEEP_RATIOS` to look for the point where accuracy finally breaks.
-# * **Backbone and resolution.** With `QUICK=False` and the `wide_resnet50_2` weights in the local cache,
-#   every method switches to the papers' backbone at 224 px; expect much slower fits (PaDiM starts from
+# * **Backbone and resolution.** With `QUICK=False` and torchvision's `wide_resnet50_2` weights in the local
+#   cache, every method switches to the papers' backbone at 224 px (set `BACKBONE = "wide_resnet50_2"` for
+#   timm's own, differently trained weights, which anomalib loads); expect much slower fits (PaDiM starts from
 #   1 792 channels per cell before its random reduction to 550) and better separation on hard textures.
 #   Keeping the small backbone but setting `IMAGE_SIZE = 224` roughly doubles the run time and gives thin
 #   defects more grid cells to show up in.

@@ -147,6 +147,25 @@ def test_timm_weights_are_read_from_the_local_hf_cache(tmp_path, monkeypatch) ->
     )
 
 
+def test_torchvision_download_is_found_through_the_tv_tag(tmp_path, monkeypatch) -> None:
+    """`resnet18.tv_in1k` (torchvision's weights, as the papers' code loads them) is read from the file
+    torchvision itself writes to the torch hub cache; the same key names load into timm's ResNet."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch"))
+    reference = timm.create_model("resnet18", pretrained=False)
+    torch.nn.init.normal_(reference.layer3[0].conv2.weight, generator=torch.Generator().manual_seed(2))
+    torchvision_file = tmp_path / "torch" / "checkpoints" / "resnet18-f37072fd.pth"  # torchvision's name
+    torchvision_file.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), torchvision_file)
+    net = backbone("resnet18.tv_in1k", layers=("layer2", "layer3"), device="cpu")
+    assert net.info.weights == f"local cache {torchvision_file}"
+    torch.testing.assert_close(
+        net.model.state_dict()["layer3.0.conv2.weight"], reference.layer3[0].conv2.weight
+    )
+
+
 def test_explicit_weights_file(tmp_path) -> None:
     reference = timm.create_model("resnet18", pretrained=False)
     path = tmp_path / "resnet18.pth"

@@ -348,9 +348,10 @@ def test_full_mode_settings_run_on_the_papers_backbone(tiny_brick) -> None:
     from uiad_lite.features import backbone
 
     train, test = tiny_brick
-    stages = backbone("wide_resnet50_2", ("layer1", "layer2", "layer3"), device="cpu", pretrained=False)
+    name = "wide_resnet50_2.tv_in1k"  # torchvision's weights, the papers' choice
+    stages = backbone(name, ("layer1", "layer2", "layer3"), device="cpu", pretrained=False)
     assert stages.info.channels == (256, 512, 1024) and stages.info.strides == (4, 8, 16)
-    later = backbone("wide_resnet50_2", ("layer2", "layer3"), device="cpu", pretrained=False)
+    later = backbone(name, ("layer2", "layer3"), device="cpu", pretrained=False)
     common = dict(image_size=TINY_SIZE, progress=False, seed=0)
     detectors = [
         PaDiM(backbone=stages, reduced_dim=550, **common),  # 550 of the 1 792 channels, as in the paper
