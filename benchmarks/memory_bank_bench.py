@@ -10,13 +10,14 @@ Settings
                      the projected bank in the CPU cache and makes the coreset ~10x faster than the
                      Johnson-Lindenstrauss default (eps = 0.9 gives more dims than the 152 we have).
     FULL (--full)    the paper's setting (Roth et al. 2022): wide_resnet50_2 "layer2"+"layer3", 224 px,
-                     10 % coreset, JL projection; needs the timm weights in the local cache.
+                     10 % coreset, JL projection; needs torchvision's weights (wide_resnet50_2.tv_in1k)
+                     in the local cache.
 
 Step 1 times ``fit`` + ``predict`` on ``--timing-category`` (synthetic "quick" variant: 100 train /
 60 test images at 224 px), ``--repeats`` times, keeping the fastest run (the machine may be shared), and
 reports wall seconds, CPU seconds (all threads; fairer on a shared
-machine) and the peak resident memory added by the run (``ru_maxrss`` high-water mark, measured
-after data and model are loaded; on CUDA also ``torch.cuda.max_memory_allocated``).
+machine) and the peak resident memory added by fit + predict (``uiad_lite.results.measure``: RSS
+sampled above the level at entry, after data and model are loaded; on CUDA the allocator's peak).
 Step 2 reports I-AUROC, P-AUROC and AU-PRO (``uiad_lite.metrics``) on every RGB category and their mean.
 Targets (QUICK, 2 CPU cores): fit + predict < 30 s per category, mean I-AUROC >= 0.95, AU-PRO >= 0.85.
 """
@@ -24,8 +25,8 @@ Targets (QUICK, 2 CPU cores): fit + predict < 30 s per category, mean I-AUROC >=
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import resource
 import time
 from dataclasses import asdict, dataclass
 
@@ -35,6 +36,7 @@ import torch
 from uiad_lite.data import categories, load
 from uiad_lite.methods.memory_bank import PatchCore
 from uiad_lite.metrics import aupro, image_auroc, pixel_auroc
+from uiad_lite.results import measure
 
 TARGET_SECONDS = 30.0
 TARGET_I_AUROC = 0.95
@@ -67,21 +69,18 @@ class Run:
     bank: int
 
 
-def rss_high_water_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
-
-
 def run_category(category: str, setting: dict, args: argparse.Namespace) -> Run:
     splits = load("synthetic", category=category, size=args.size)
     train, test = list(splits.train), list(splits.test)  # read every file before the clock starts
     detector = PatchCore(**setting, device=args.device, seed=args.seed, progress=False)
     if detector.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    baseline = rss_high_water_mib()
+    gc.collect()
     wall, cpu = time.perf_counter(), time.process_time()
-    detector.fit(train)
-    fitted = time.perf_counter()
-    prediction = detector.predict(test)
+    with measure(args.device) as memory:  # resident memory above the level at entry, sampled
+        detector.fit(train)
+        fitted = time.perf_counter()
+        prediction = detector.predict(test)
     done, cpu_used = time.perf_counter(), time.process_time() - cpu
     labels = np.array([sample.label for sample in test])
     masks = np.stack([sample.mask for sample in test])
@@ -92,7 +91,7 @@ def run_category(category: str, setting: dict, args: argparse.Namespace) -> Run:
         fit_s=fitted - wall,
         predict_s=done - fitted,
         cpu_s=cpu_used,
-        peak_extra_mib=rss_high_water_mib() - baseline,
+        peak_extra_mib=memory.peak_mb,
         cuda_peak_mib=torch.cuda.max_memory_allocated() / 2**20 if detector.device.type == "cuda" else None,
         i_auroc=image_auroc(prediction.scores, labels),
         p_auroc=pixel_auroc(prediction.maps, masks),
@@ -137,7 +136,7 @@ def main() -> None:
         repeats = max(1, args.repeats) if category == args.timing_category else 1
         tries = [run_category(category, setting, args) for _ in range(repeats)]
         run = min(tries, key=lambda r: r.fit_s + r.predict_s)  # metrics are identical (seeded)
-        run.peak_extra_mib = tries[0].peak_extra_mib  # the high-water mark only moves on the first run
+        run.peak_extra_mib = max(t.peak_extra_mib for t in tries)
         if repeats > 1:
             print(
                 f"{category}: fit + predict over {repeats} runs (wall s): "

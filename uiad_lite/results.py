@@ -44,6 +44,17 @@ class Timing:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _release_freed_memory() -> None:
+    """Hand heap pages freed earlier back to the OS (glibc ``malloc_trim``), so that memory the next
+    block allocates shows up as resident again; a no-op where glibc is not available."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _resident_bytes() -> int | None:
     """Resident set size of this process from /proc (Linux), None where it cannot be read."""
     try:
@@ -59,8 +70,9 @@ def measure(device: str = "cpu", interval: float = 0.005) -> Iterator[Timing]:
 
     On CPU the resident set size is sampled every ``interval`` seconds by a background thread (this
     sees torch and numpy buffers, which the Python heap tracer does not); where /proc is missing, the
-    Python heap peak from tracemalloc is used. On CUDA the allocator's peak is reported. RSS is a lower
-    bound: memory the allocator reuses from pages freed earlier in the process does not make it grow.
+    Python heap peak from tracemalloc is used. On CUDA the allocator's peak is reported. Freed heap pages
+    are first handed back to the OS (glibc ``malloc_trim``); still, RSS is a lower bound: memory the
+    allocator reuses from pages it kept does not make it grow.
     """
     timing = Timing()
     use_cuda = str(device).startswith("cuda")
@@ -68,6 +80,7 @@ def measure(device: str = "cpu", interval: float = 0.005) -> Iterator[Timing]:
         import torch
 
         torch.cuda.reset_peak_memory_stats()
+    _release_freed_memory()
     baseline = _resident_bytes()
     peak = [baseline or 0]
     done = threading.Event()
