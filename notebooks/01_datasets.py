@@ -139,8 +139,8 @@ def load(category: str) -> data.DatasetSplits:
 # the defect types with their counts (`composition` keeps one column per defect type for further use).
 # The counts come from the file index, so no image is read. The embedded synthetic benchmark mirrors
 # the three real layouts: four RGB categories written like MVTec AD (two textures, `brick` and `grass`;
-# two objects, `washer` and `plate`, where `missing_bolt` and `misplaced_bolt` are logical anomalies in
-# the LOCO sense), two RGB-D categories written like MVTec 3D-AD (`cookie`, `tablet`), and two
+# two objects, `washer` and `plate`, the plate's `missing_bolt` and `misplaced_bolt` being logical anomalies
+# in the LOCO sense), two RGB-D categories written like MVTec 3D-AD (`cookie`, `tablet`), and two
 # point-cloud categories written like Real3D-AD with four training templates each (`panel`, `capsule`).
 # Run with `DATASET` set to a real dataset and the same table counts its files.
 
@@ -191,8 +191,8 @@ else:
 
 # %% [markdown]
 # One sample three ways: the image, the $z$ value of every pixel (hover to read it; blank where missing),
-# and the organised cloud in 3D with the ground-truth points in red (drag to rotate; at most 5000 points,
-# every defect point kept). A geometric defect is the one to look at here.
+# and the organised cloud in 3D with the ground-truth points in red (drag to rotate; at most 5000 points on a
+# regular grid, and every defect point on that grid kept). A geometric defect is the one to look at here.
 
 # %%
 if rgbd_split is not None:

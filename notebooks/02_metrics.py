@@ -128,7 +128,8 @@ floor.table.round(3)
 # %% [markdown]
 # Read one row left to right and the same predictions get very different grades. On the synthetic data the
 # pixel AUROC sits above the image AUROC, AU-PRO below P-AUROC, and P-AP, IoU and the instance metrics lower
-# still, IAP@90 lowest of all. The rest of the chapter explains these gaps.
+# still, IAP@90 lowest of all in the mean row (not in every category). The rest of the chapter explains
+# these gaps.
 #
 # ## The curves behind the numbers
 #
@@ -208,8 +209,10 @@ summary.round(3)
 # "Small" and "large" split each category's regions at its median size. Wherever the small regions are
 # covered less than the large ones, PRO falls below the pixel TPR at the same threshold, because PRO gives the
 # many small regions as much weight as the few large ones. A detector can also do the reverse (a per-pixel
-# colour model catches a small, high-contrast spot more easily than a large, faint stain), and then PRO is the
-# higher of the two. They agree only when coverage does not depend on size. The scatter shows every region:
+# colour model catches a small, high-contrast spot more easily than a large, faint stain), which pushes PRO
+# above the pixel TPR. A split at the median is coarse, though: a few very large regions can carry most of the
+# pixel TPR, so read the two numbers in the table, not the split alone. They agree only when coverage does not
+# depend on size. The scatter shows every region:
 # its size on a log axis and the share of it flagged.
 
 # %%

@@ -95,8 +95,8 @@ print(f"{DATASET}: {categories} on {device}; backbone {BACKBONE} at {IMAGE_SIZE}
 # The survey files memory banks under *feature embedding* methods, next to teacher-student networks,
 # one-class classification and distribution maps (Sec. 3.1.4 and Table 4 of {cite}`lin2024survey`).
 # Its Table 4 lists nine RGB memory-bank methods; the idea then travelled to point clouds and to
-# RGB+3D data (Table 7), where chapters 9 and 10 pick it up. The rows below come from
-# `uiad_lite.survey`; the one-line summaries are ours.
+# RGB+3D data (Table 7), which the planned point-cloud and multimodal chapters pick up. The rows below
+# come from `uiad_lite.survey`; the one-line summaries are ours.
 
 # %%
 table4 = survey.methods(table=4, subfamily="memory bank")
@@ -164,7 +164,9 @@ table4[["year", "method", "highlight"]].set_index("method")
 # The three detectors live in `uiad_lite/methods/memory_bank.py` (with the building blocks
 # `fit_gaussians`, `mahalanobis_distances`, `greedy_coreset`, `coreset_indices`, `nearest_neighbours`,
 # `reweighted_image_scores` and `coupled_hypersphere_loss`), the frozen backbones and patch features in
-# `uiad_lite/features/`. Their constructor arguments carry the papers' defaults:
+# `uiad_lite/features/`. Their constructor arguments carry the papers' defaults, except the offline backbone
+# (EfficientNet-Lite0 instead of WideResNet-50) and what depends on it (PaDiM keeps 100 channels, the papers'
+# value for ResNet-18; 550 for WideResNet-50):
 
 # %%
 for name, detector_class in DETECTORS.items():
@@ -359,8 +361,8 @@ comparison.round(3).astype(object).fillna("–")
 # instead of WideResNet-50) at 160 px instead of 224, and CFA trained for a third of its epochs. CFA in
 # particular depends on the adapted features: with few epochs on a small backbone, its per-position
 # centroids (means over the training images, which on a stochastic texture look alike at every position)
-# separate normal from defective patches less well than PatchCore's full bank. Run with `QUICK=False` on
-# MVTec AD (`DATA_ROOT`) with the WideResNet-50 weights to compare like with like.
+# separate normal from defective patches less well than PatchCore's coreset of individual patches. Run
+# with `QUICK=False` on MVTec AD (`DATA_ROOT`) with the WideResNet-50 weights to compare like with like.
 #
 # Read the published CFA figure with its protocol in mind: the authors' training script
 # (`trainer_cfa.py` in their public code) evaluates the test set after every one of the 30 epochs and

@@ -144,8 +144,9 @@ help(SimulationTrainedHead.__init__)
 # ### Image level
 #
 # The calls are written out so that you can see what each generator takes. "DRÆM, object only" restricts
-# the Perlin region to the foreground (the DMDD idea {cite}`liu2024dual`); on a full-frame texture the
-# foreground is the whole image.
+# the Perlin region to the foreground (the DMDD idea {cite}`liu2024dual`). The foreground estimate assumes
+# an object on a plain background (`foreground_mask`: an Otsu split of each pixel's distance to the border
+# colour), so use it for object categories only; on a texture it marks an arbitrary part of the pattern.
 
 # %%
 rgb = data.load(DATASET, root=DATA_ROOT, category=rgb_categories[-1], size=size)
@@ -307,7 +308,8 @@ summary.pivot(index="simulation", columns="category", values="i_auroc").reindex(
 # %% [markdown]
 # Image AUROC per category (rows: the simulation the head was trained with). Pixel AUROC, AU-PRO and the
 # cost of each run follow; the first simulation of every category ("cutpaste") also pays for the features
-# of the normal and test images, which the later ones read from the cache, so its times are the highest.
+# of the test images, which the later ones read from the cache, so its predict time is the highest, while
+# the fit time mostly follows how slow each generator is.
 
 # %%
 columns = ["i_auroc", "p_auroc", "aupro", "fit_s", "predict_ms_per_image"]
@@ -395,14 +397,16 @@ published.set_index("method")
 # ## Try this
 #
 # * **More fakes.** `settings["simulated_per_image"] = 2` doubles the pseudo-anomalies per normal image;
-#   on the synthetic benchmark this usually lifts CutPaste and DRÆM by a few points of image AUROC, for
-#   twice the feature-extraction time of the simulated images.
+#   twice the feature-extraction time of the simulated images. It is not a free lunch: in one quick run it
+#   lifted DRÆM by about five points of image AUROC and lowered CutPaste (most on grass), so compare a few
+#   seeds before you conclude.
 # * **Objects only.** For the object categories (washer, plate), train DRÆM with
 #   `SimulationTrainedHead("draem", simulation_kwargs={"foreground_only": True}, ...)`: fakes on the empty
 #   background teach the head little; expect fewer false alarms on the background.
 # * **Coverage threshold.** `min_coverage=0.5` labels only patches mostly covered by the fake defect;
-#   thin CutPaste scars then yield almost no positive patches (the head refuses to train and says so),
-#   while `0.05` turns every touched patch into a positive and blurs the maps.
+#   thin CutPaste scars then yield far fewer positive patches (about a sixth of those at the default), and
+#   with none at all the head refuses to train and says so; `0.05` turns every touched patch into a
+#   positive and blurs the maps.
 # * **Mix or match.** Compare the "mix" row with the best single simulation per column: a mixture rarely
 #   beats the best specialist on its own defect type, but it is rarely the worst either.
 #
