@@ -40,8 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     except ManualDownloadRequired as instructions:
         print(instructions)
         return 2
-    print(format_report(verify(args.name, root)))
-    return 0
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = verify(args.name, root)
+    print(format_report(report))
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -184,6 +184,21 @@ def test_verify_reports_a_broken_layout(tmp_path):
     assert "000_mask.png" in report["layout"]["categories"]["bottle"]["error"]
 
 
+def test_verify_command_exit_code_says_whether_the_data_is_usable(tmp_path, capsys):
+    from uiad_lite import cli
+
+    fx.write_mvtec_ad(tmp_path / "good")
+    assert cli.main(["data", "verify", "mvtec_ad", "--root", str(tmp_path / "good")]) == 0
+    assert ": OK" in capsys.readouterr().out
+    fx.write_mvtec_ad(tmp_path / "broken")
+    (tmp_path / "broken/bottle/ground_truth/contamination/000_mask.png").unlink()
+    assert cli.main(["data", "verify", "mvtec_ad", "--root", str(tmp_path / "broken")]) == 1
+    assert "PROBLEMS" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["data", "verify", "eyecandies", "--root", str(tmp_path / "empty")]) == 1
+    assert "NOT CHECKED (no loader" in capsys.readouterr().out
+
+
 def test_extraction_refuses_paths_outside_the_target(tmp_path):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as archive:

@@ -77,6 +77,16 @@ def test_failing_chapter_is_reported_others_finish_good_copy_kept(project, tmp_p
     assert list((out / "executed").glob("*.tmp")) == []
 
 
+def test_summary_shows_the_first_line_of_a_long_error_and_where_the_rest_is(tmp_path):
+    kept = tmp_path / "failed" / "03_x.ipynb"
+    error = "FileNotFoundError: mvtec_ad root folder not found: /nope\nExpected layout:\n  <root>/<category>"
+    table = runner.summary_table([runner.ChapterResult("03_x", "failed", 1.0, kept, error, 4)])
+    row = table.splitlines()[1]
+    assert len(table.splitlines()) == 2  # the error's own line breaks do not break the table
+    assert "cell 4: FileNotFoundError: mvtec_ad root folder not found: /nope" in row
+    assert f"(whole error in {kept})" in row
+
+
 def test_cell_timeout_is_a_failure(project, tmp_path):
     (project / "notebooks" / "03_slow.py").write_text(GOOD + "\n# %%\nimport time\ntime.sleep(30)\n")
     options = runner.RunOptions(out=tmp_path / "out", progress=False, cell_timeout=3)
@@ -91,6 +101,9 @@ def test_cell_timeout_is_a_failure(project, tmp_path):
         (["run", "--dataset", "imagenet"], "unknown dataset 'imagenet'; valid datasets: synthetic"),
         (["run", "--device", "tpu"], "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
         (["book", "--device", "tpu"], "valid devices: auto, cpu, cuda"),
+        (["run", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+        (["run", "--categories", "brick,bottle"], "unknown category bottle for synthetic; valid categories"),
+        (["run", "--dataset", "eyecandies"], "dataset 'eyecandies' has no loader yet; loadable: synthetic"),
     ],
 )
 def test_bad_choices_give_one_line_errors(project, arguments, expected):

@@ -106,14 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub.add_parser("list", help="the dataset catalogue: setting, loader, how to download")
     download = data_sub.add_parser("download", help="download and verify a real dataset")
     download.add_argument("name")
-    download.add_argument("--root", type=Path, default=None, help="target folder (default: $UIAD_DATA)")
-    verify = data_sub.add_parser("verify", help="check the layout (and checksums) of a dataset on disk")
+    download.add_argument("--root", type=Path, default=None, help="target folder (default: $UIAD_DATA/NAME)")
+    verify = data_sub.add_parser(
+        "verify",
+        help="check a dataset on disk: archive checksums, every category indexed, one test sample read; "
+        "exit 1 on a problem",
+    )
     verify.add_argument("name")
-    verify.add_argument("--root", type=Path, default=None)
+    verify.add_argument("--root", type=Path, default=None, help="dataset folder (default: $UIAD_DATA/NAME)")
     synthetic = data_sub.add_parser("synthetic", help="generate the synthetic benchmark now")
-    synthetic.add_argument("--root", type=Path, default=None)
-    synthetic.add_argument("--size", choices=("quick", "full"), default="quick")
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="output folder (default: $UIAD_DATA/synthetic, else ~/.cache/uiad_lite/synthetic)",
+    )
+    synthetic.add_argument(
+        "--size",
+        choices=("tiny", "quick", "full"),
+        default="quick",
+        help="tiny: tests, quick: CPU, full: GPU",
+    )
+    synthetic.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     return parser
 
 
@@ -180,7 +194,9 @@ def _command_data(args) -> int:
     elif args.data_command == "download":
         print(downloads.download(args.name, args.root))
     elif args.data_command == "verify":
-        print(downloads.format_report(downloads.verify(args.name, args.root)))
+        report = downloads.verify(args.name, args.root)
+        print(downloads.format_report(report))
+        return 0 if report["ok"] else 1
     elif args.data_command == "synthetic":
         print(synthetic.generate(root=args.root, size=args.size, seed=args.seed))
     else:

@@ -121,15 +121,32 @@ def resolve_chapters(names: list[str] | None, root: Path | None = None) -> list[
 
 
 def validate_options(options: RunOptions) -> None:
-    """Reject an unknown dataset or device with a message that lists the valid choices."""
-    from uiad_lite.data import DATASETS
+    """Reject what would fail inside every chapter, before the first one starts: an unknown dataset,
+    device or category, a dataset without a loader, a missing data folder, a negative seed."""
+    from uiad_lite.data import DATASETS, categories, info
 
     if options.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {options.dataset!r}; valid datasets: {', '.join(DATASETS)}")
+    if options.dataset != "synthetic" and not info(options.dataset).loader:
+        loadable = [name for name in DATASETS if name == "synthetic" or info(name).loader]
+        raise ValueError(f"dataset {options.dataset!r} has no loader yet; loadable: {', '.join(loadable)}")
     if options.device not in DEVICES:
         raise ValueError(f"unknown device {options.device!r}; valid devices: {', '.join(DEVICES)}")
+    if options.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {options.seed}")
     if options.data_root is not None and not Path(options.data_root).is_dir():
         raise ValueError(f"--data-root {options.data_root!r} is not a folder")
+    if options.categories:
+        try:
+            known = categories(options.dataset, options.data_root)
+        except (FileNotFoundError, ValueError) as error:
+            raise ValueError(f"cannot list the categories of {options.dataset}: {error}") from None
+        unknown = [name for name in options.categories if name not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} for "
+                f"{options.dataset}; valid categories: {', '.join(known)}"
+            )
 
 
 def run_chapters(selected: list[Chapter], options: RunOptions) -> list[ChapterResult]:
@@ -255,7 +272,11 @@ def summary_table(results: list[ChapterResult]) -> str:
     rows = [("chapter", "status", "seconds", "error")]
     for result in results:
         where = f"cell {result.failed_cell}: " if result.failed_cell is not None else ""
-        rows.append((result.chapter, result.status, f"{result.seconds:.1f}", (where + result.error)[:160]))
+        first_line, *more = result.error.strip().splitlines() or [""]
+        error = (where + first_line)[:160]
+        if more or len(where + first_line) > 160:
+            error += f" ... (whole error in {result.output})" if result.output else " ..."
+        rows.append((result.chapter, result.status, f"{result.seconds:.1f}", error))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
         "  ".join(row[i].ljust(widths[i]) for i in range(3)) + ("  " + row[3] if row[3] else "")

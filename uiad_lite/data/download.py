@@ -254,7 +254,10 @@ def default_root(name: str) -> Path:
     import os
 
     if not os.environ.get("UIAD_DATA"):
-        raise ValueError(f"no root given for {name}: pass root=... or set the UIAD_DATA environment variable")
+        raise ValueError(
+            f"no folder given for {name}: pass --root DIR (root=... in Python) or set the UIAD_DATA "
+            "environment variable"
+        )
     return Path(os.environ["UIAD_DATA"]).expanduser() / name
 
 
@@ -327,13 +330,14 @@ def verify(name: str, root: str | Path | None = None, read_one: bool = True) -> 
             }
         )
     layout = check_layout(name, root, read_one) if entry.loader else {"ok": None, "error": "no loader"}
-    checks = [a["ok"] for a in archives if a["ok"] is not None] + [layout["ok"]]
+    archives_ok = all(a["ok"] is not False for a in archives)
     return {
         "name": name,
         "root": str(root),
         "archives": archives,
         "layout": layout,
-        "ok": all(value is not False for value in checks) and layout["ok"] is not False,
+        # True: checked and fine; False: a problem; None: nothing could be checked (no loader)
+        "ok": None if layout["ok"] is None and archives_ok else archives_ok and layout["ok"] is not False,
     }
 
 
@@ -356,7 +360,8 @@ def format_layout(layout: dict[str, Any]) -> str:
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable summary of `verify`'s result."""
-    lines = [f"{report['name']} in {report['root']}: {'OK' if report['ok'] else 'PROBLEMS'}"]
+    status = {True: "OK", False: "PROBLEMS", None: "NOT CHECKED (no loader for its layout yet)"}[report["ok"]]
+    lines = [f"{report['name']} in {report['root']}: {status}"]
     for archive in report["archives"]:
         if not archive["present"]:
             lines.append(f"  archive {archive['filename']}: not present (fine once extracted)")
