@@ -348,3 +348,40 @@ def test_simulate_on_sample_returns_a_labelled_copy():
         simulate_on_sample(sample, np.random.default_rng(0), cutpaste, modality="xyz")
     with pytest.raises(ValueError, match="modality"):
         simulate_on_sample(sample, np.random.default_rng(0), cutpaste, modality="audio")
+
+
+def test_draem_reads_textures_from_any_image_folder_and_from_dtd(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from uiad_lite.simulation.texture import pick_texture, texture_files
+
+    # DTD's layout: dtd/images/<class>/<name>.jpg; one flat colour per file, so each pick is identifiable
+    colours = {"banded": (250, 10, 10), "dotted": (10, 250, 10)}
+    for name, colour in colours.items():
+        (tmp_path / "dtd" / "images" / name).mkdir(parents=True)
+        Image.fromarray(np.full((40, 50, 3), colour, np.uint8)).save(
+            tmp_path / "dtd" / "images" / name / "a.png"
+        )
+    (tmp_path / "dtd" / "images" / "labels.txt").write_text("not an image")
+    folder = tmp_path / "dtd" / "images"
+    assert [p.parent.name for p in texture_files(str(folder))] == ["banded", "dotted"]
+    picked = {tuple(pick_texture(folder, (16, 24), np.random.default_rng(seed))[0, 0]) for seed in range(20)}
+    assert picked == set(colours.values())  # every file is used, resized to the requested shape
+    monkeypatch.setenv("UIAD_DATA", str(tmp_path))
+    assert pick_texture("dtd", (16, 24), np.random.default_rng(0)).shape == (16, 24, 3)
+    image, _ = object_image()
+    altered, mask = draem_perlin(image, np.random.default_rng(0), texture_source=str(folder), threshold=0.2)
+    np.testing.assert_array_equal(altered[~mask], image[~mask])
+
+
+def test_texture_folder_errors_say_what_is_missing(tmp_path, monkeypatch):
+    from uiad_lite.simulation.texture import pick_texture
+
+    with pytest.raises(FileNotFoundError, match="texture folder not found"):
+        pick_texture(tmp_path / "nope", (8, 8), np.random.default_rng(0))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no image files .* under the texture folder"):
+        pick_texture(tmp_path / "empty", (8, 8), np.random.default_rng(0))
+    monkeypatch.setenv("UIAD_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"DTD not found .*dtd/images.*pass any folder of images"):
+        pick_texture("dtd", (8, 8), np.random.default_rng(0))

@@ -12,6 +12,7 @@ the defect to the object (DMDD-style), using ``foreground`` (a bool mask or a me
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -157,7 +158,7 @@ def cutpaste(
 def draem_perlin(
     image: np.ndarray,
     rng: np.random.Generator,
-    texture_source: np.ndarray | Sequence[np.ndarray] | None = None,
+    texture_source: str | Path | np.ndarray | Sequence[np.ndarray] | None = None,
     beta: tuple[float, float] = (0.1, 1.0),
     threshold: float = 0.5,
     scale_exponents: tuple[int, int] = (0, 6),
@@ -169,7 +170,8 @@ def draem_perlin(
 
     M is Perlin noise (:func:`random_perlin_field`: 2^k cells per axis, k in ``scale_exponents``,
     random rotation) above ``threshold`` (on our [-1, 1] noise; higher = smaller regions); A is a
-    texture from ``texture_source`` (one image or a list; default a :func:`synthetic_texture`) after
+    texture from ``texture_source`` (a folder of images, ``"dtd"``, one image or a list; default a
+    :func:`synthetic_texture`; see :mod:`uiad_lite.simulation.texture`) after
     three random augmentations; beta is drawn from ``beta`` (paper: [0.1, 1.0]). Returns
     ``(altered, mask)`` with mask = exactly the changed pixels (a subset of M).
     """

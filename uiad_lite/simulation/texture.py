@@ -1,14 +1,24 @@
 """Anomaly textures for DRÆM-style blending: a self-made default and DRÆM's random augmentation.
 
 DRÆM (Zavrtanik et al. 2021) fills its Perlin-shaped regions with images from the DTD
-texture data set, each passed through three augmentations picked at random. Offline and without
-DTD, :func:`synthetic_texture` makes a colourful fractal texture from our own Perlin noise instead;
-any list of images can replace it through ``texture_source``.
+texture data set (Cimpoi et al. 2014), each passed through three augmentations picked at random.
+``texture_source`` says where the textures come from:
+
+* ``None`` (default): :func:`synthetic_texture`, a colourful fractal texture made from our own
+  Perlin noise, so everything works offline;
+* a folder (``str`` or ``Path``): any image files under it, searched recursively, e.g. DTD's
+  ``dtd/images`` with its 47 class folders;
+* ``"dtd"``: DTD where the workbook keeps datasets, ``$UIAD_DATA/dtd/images`` (an error says how to
+  get it when it is not there);
+* one image or a list of images (arrays).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -79,16 +89,52 @@ def augment_texture(texture: np.ndarray, rng: np.random.Generator, n_ops: int = 
     return texture
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@lru_cache(maxsize=8)
+def texture_files(folder: str) -> tuple[Path, ...]:
+    """The image files under ``folder``, recursively, in sorted order (indexed once per folder)."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"texture folder not found: {root}")
+    files = tuple(sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+    if not files:
+        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under the texture folder {root}")
+    return files
+
+
+def dtd_folder() -> Path:
+    """DTD's image folder where the workbook keeps datasets: ``$UIAD_DATA/dtd/images``."""
+    data = os.environ.get("UIAD_DATA")
+    folder = Path(data).expanduser() / "dtd" / "images" if data else None
+    if folder is None or not folder.is_dir():
+        raise FileNotFoundError(
+            f"DTD not found ({'UIAD_DATA is not set' if folder is None else f'no folder {folder}'}). "
+            "Download dtd-r1.0.1.tar.gz from the Describable Textures Dataset page "
+            "(robots.ox.ac.uk/~vgg/data/dtd), extract it into $UIAD_DATA (giving $UIAD_DATA/dtd/images/...), "
+            "or pass any folder of images as texture_source"
+        )
+    return folder
+
+
 def pick_texture(
-    texture_source: np.ndarray | Sequence[np.ndarray] | None,
+    texture_source: str | Path | np.ndarray | Sequence[np.ndarray] | None,
     shape: tuple[int, int],
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """One H x W x 3 uint8 texture: a random member of ``texture_source`` (a single image or a list of
-    H' x W' x 3 / H' x W' uint8 arrays), resized to ``shape``; a :func:`synthetic_texture` when None."""
+    """One H x W x 3 uint8 texture from ``texture_source`` (see the module docstring), chosen at
+    random and resized to ``shape``; a :func:`synthetic_texture` when None."""
     height, width = shape
     if texture_source is None:
         return synthetic_texture((height, width), rng)
+    if isinstance(texture_source, (str, Path)):
+        folder = dtd_folder() if str(texture_source) == "dtd" else Path(texture_source)
+        files = texture_files(str(folder))
+        from uiad_lite.data.readers import read_rgb
+
+        texture = read_rgb(files[int(rng.integers(len(files)))])
+        return cv2.resize(texture, (width, height), interpolation=cv2.INTER_LINEAR)
     sources = [texture_source] if isinstance(texture_source, np.ndarray) else list(texture_source)
     if not sources:
         raise ValueError("texture_source is an empty list; pass images or None for the synthetic texture")
