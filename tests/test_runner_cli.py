@@ -87,6 +87,40 @@ def test_summary_shows_the_first_line_of_a_long_error_and_where_the_rest_is(tmp_
     assert f"(whole error in {kept})" in row
 
 
+RECORDING = (
+    "# %% [markdown]\n# # A chapter that records\n\n" + PARAMETERS
+    + "\n# %%\nfrom uiad_lite import results\nprint('others', sorted(results.load()['chapter'].unique()))\n"
+    + "for category in CATEGORIES:\n"
+    + "    results.record('05_records', 'M', DATASET, category, {'i_auroc': SEED / 10})\n"
+    + "if SEED == 7:\n    raise RuntimeError('seed 7 is unlucky')\n"
+)
+
+
+def test_a_successful_rerun_replaces_the_chapters_table_a_failed_one_keeps_it(project, tmp_path, capsys):
+    import pandas as pd
+
+    (project / "notebooks" / "05_records.py").write_text(RECORDING)
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    other = pd.DataFrame({"chapter": ["03_x"], "method": ["P"], "dataset": ["synthetic"], "category": ["c"]})
+    other.to_csv(out / "results" / "03_x.csv", index=False)
+    table = out / "results" / "05_records.csv"
+
+    def run(*extra):
+        return cli.main(["run", "05", "--out", str(out), "--no-progress", *extra])
+
+    assert run("--categories", "brick,grass", "--seed", "1") == 0
+    assert sorted(pd.read_csv(table)["category"]) == ["brick", "grass"]
+    assert run("--categories", "grass", "--seed", "2") == 0  # fewer categories: no stale brick row
+    assert pd.read_csv(table)[["category", "i_auroc"]].values.tolist() == [["grass", 0.2]]
+    assert run("--categories", "brick", "--seed", "7") == 1  # failed: the last good table stays
+    assert pd.read_csv(table)[["category", "i_auroc"]].values.tolist() == [["grass", 0.2]]
+    assert (out / "results" / "03_x.csv").exists()
+    executed = nbformat.read(out / "executed" / "05_records.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "others ['03_x']" in printed  # other chapters' tables are readable during a run
+
+
 def test_cell_timeout_is_a_failure(project, tmp_path):
     (project / "notebooks" / "03_slow.py").write_text(GOOD + "\n# %%\nimport time\ntime.sleep(30)\n")
     options = runner.RunOptions(out=tmp_path / "out", progress=False, cell_timeout=3)

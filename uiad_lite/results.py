@@ -3,7 +3,10 @@
 Every chapter calls :func:`record` after evaluating a detector; the benchmark chapter calls
 :func:`load`. Each chapter owns one file, ``<results_dir>/<chapter>.csv``; re-running a chapter
 replaces its own rows for the same (method, dataset, category) and never touches another chapter's
-file. Files are written atomically (temporary file in the same folder, then ``os.replace``).
+file. Under the runner a chapter records into a staging copy, and only a successful run replaces the
+chapter's whole table (so a re-run with fewer categories leaves no stale rows, and a failed run leaves
+the last good table). Files are written atomically (temporary file in the same folder, then
+``os.replace``).
 
 The folder is ``$UIAD_RESULTS`` when set (the runner sets it), else ``results/`` in the current
 working directory.

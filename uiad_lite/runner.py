@@ -180,11 +180,12 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
         source = Path(staging) / f"{chapter.name}.ipynb"
         executed = Path(staging) / f"{chapter.name}.executed.ipynb"
         nbformat.write(notebook, source)
+        staged_results = stage_results(chapter.name, out / "results", Path(staging) / "results")
         # TQDM_DISABLE: progress bars would be saved as widgets whose JavaScript the static book
         # would fetch from a CDN; the runner shows its own progress instead. UIAD_STATIC: the same
         # for uiad_lite.widgets, which then shows plotly figures instead of live explorers.
         environment = {
-            "UIAD_RESULTS": str(out / "results"),
+            "UIAD_RESULTS": str(staged_results),
             "PYTHONHASHSEED": "0",
             "TQDM_DISABLE": "1",
             "UIAD_STATIC": "1",
@@ -215,7 +216,32 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
         hide_injected_parameters(result_notebook)
         drop_widget_state(result_notebook)
         write_notebook_atomically(result_notebook, final)
+        publish_results(chapter.name, staged_results, out / "results")
     return ChapterResult(chapter.name, "ok", time.perf_counter() - start, output=final)
+
+
+def stage_results(chapter: str, published: Path, staging: Path) -> Path:
+    """A results folder for one run of ``chapter``: the other chapters' tables (a chapter may read
+    them), but none of this chapter's old rows, so that its new table holds only this run's rows."""
+    staging.mkdir(parents=True, exist_ok=True)
+    for table in sorted(published.glob("*.csv")):
+        if table.stem != chapter:
+            shutil.copyfile(table, staging / table.name)
+    return staging
+
+
+def publish_results(chapter: str, staging: Path, published: Path) -> None:
+    """After a successful run: the chapter's new table replaces its old one (renamed into place); a run
+    that recorded nothing removes the old one. A failed run never gets here, so its old table stays."""
+    published.mkdir(parents=True, exist_ok=True)
+    fresh, current = staging / f"{chapter}.csv", published / f"{chapter}.csv"
+    if fresh.exists():
+        handle, temporary = tempfile.mkstemp(prefix=f".{chapter}.", suffix=".tmp", dir=published)
+        os.close(handle)
+        shutil.copyfile(fresh, temporary)
+        os.replace(temporary, current)
+    else:
+        current.unlink(missing_ok=True)
 
 
 def _failed(chapter, executed, out, start, cell_index, message) -> ChapterResult:
