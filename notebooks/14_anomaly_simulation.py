@@ -237,7 +237,9 @@ depth_gallery(xyz, depth_simulations, seeds=(0, 1), strengths=(0.5, 1.5),
 # ### Point-cloud level
 #
 # The first point-cloud category. Drag to rotate; the red points are the displaced ones. Strength scales
-# the patch: 64 x strength points.
+# the patch: 64 x strength points. As in R3D-AD, the patch is the points nearest to a random viewpoint and
+# each moves along its own line to that viewpoint, most at the patch centre (`push="normal"` moves the whole
+# patch along one direction instead).
 
 # %%
 clouds = data.load("synthetic", category=data.categories("synthetic", setting="points")[0], size=size)

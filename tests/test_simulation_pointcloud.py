@@ -161,3 +161,29 @@ def test_simulate_on_sample_alters_points_and_sets_point_labels():
     assert simulated.meta["simulated_modality"] == "points"
     with pytest.raises(ValueError, match="no image"):
         simulate_on_sample(sample, np.random.default_rng(0), point_bulge)
+
+
+def test_bulge_push_follows_the_lines_to_the_viewpoint_or_the_patch_normal():
+    points = sphere(2000)
+    radius = np.linalg.norm(points - points.mean(axis=0), axis=1).max()
+    for seed in range(5):
+        altered, labels = point_bulge(points, np.random.default_rng(seed), n_affected=80, push="viewpoint")
+        start = points[labels].astype(np.float64)
+        moves = altered[labels].astype(np.float64) - start
+        lengths = np.linalg.norm(moves, axis=1)
+        clear = lengths > 0.2 * lengths.max()  # float32 rounding blurs the direction of tiny moves at the rim
+        start, moves = start[clear], moves[clear]
+        units = moves / np.linalg.norm(moves, axis=1, keepdims=True)
+        # R3D-AD: every moved point travels along its own line towards one viewpoint; the lines meet there
+        projectors = np.eye(3)[None] - units[:, :, None] * units[:, None, :]
+        meeting = np.linalg.solve(projectors.sum(0), np.einsum("nij,nj->i", projectors, start))
+        towards = (meeting - start) / np.linalg.norm(meeting - start, axis=1, keepdims=True)
+        assert np.allclose(towards, units, atol=1e-3)
+        assert np.linalg.norm(meeting - points.mean(axis=0)) == pytest.approx(2 * radius, rel=1e-3)
+        altered, labels = point_bulge(points, np.random.default_rng(seed), n_affected=80, push="normal")
+        moves = altered[labels].astype(np.float64) - points[labels]
+        lengths = np.linalg.norm(moves, axis=1)
+        units = moves[lengths > 0.2 * lengths.max()] / lengths[lengths > 0.2 * lengths.max(), None]
+        assert np.allclose(units, units[0], atol=1e-3)  # one direction for the whole patch
+    with pytest.raises(ValueError, match="push must be 'viewpoint' or 'normal'"):
+        point_bulge(points, np.random.default_rng(0), n_affected=10, push="up")

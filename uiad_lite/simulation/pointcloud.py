@@ -52,19 +52,24 @@ def point_bulge(
     n_affected: int = 64,
     magnitude: float | None = None,
     direction: Literal["out", "in"] = "out",
+    push: Literal["viewpoint", "normal"] = "viewpoint",
 ) -> tuple[np.ndarray, np.ndarray]:
     """R3D-AD Patch-Gen style bulge ("out") or sink ("in") on an N x 3 cloud.
 
     A viewpoint is drawn on a sphere of twice the cloud's radius around its centroid; the cloud point
-    nearest to it is the anchor and its ``n_affected`` nearest neighbours form the patch. The patch's
-    normal (smallest principal axis of its points, turned towards the viewpoint) is the push
-    direction; point i moves by ``magnitude * (1 - (r_i / R)^2)^2`` along it, where r_i is its
-    distance to the anchor and R the distance of the nearest point outside the patch, so the push is
-    largest at the anchor and fades to zero at the patch rim. ``magnitude`` None = 0.25 R.
+    nearest to it is the anchor and its ``n_affected`` nearest neighbours form the patch. Point i moves
+    by ``magnitude * (1 - (r_i / R)^2)^2``, where r_i is its distance to the anchor and R the distance
+    of the nearest point outside the patch, so the push is largest at the anchor and fades to zero at
+    the patch rim; ``magnitude`` None = 0.25 R. ``push`` = "viewpoint" (R3D-AD) moves each point along
+    its own line to the viewpoint (towards it for a bulge, away for a sink); "normal" moves the whole
+    patch along its normal (smallest principal axis of its points, turned towards the viewpoint), a
+    smoother dome on flat surfaces.
     """
     _check_points(points, n_affected)
     if direction not in ("out", "in"):
         raise ValueError(f"direction must be 'out' or 'in', got {direction!r}")
+    if push not in ("viewpoint", "normal"):
+        raise ValueError(f"push must be 'viewpoint' or 'normal', got {push!r}")
     if magnitude is not None and not magnitude > 0:
         raise ValueError(f"magnitude must be positive, got {magnitude!r}")
     coords = points.astype(np.float64)
@@ -79,21 +84,24 @@ def point_bulge(
 
     patch = coords[indices]
     towards_view = viewpoint - coords[anchor]
-    if len(patch) >= 3:
-        _, _, axes = np.linalg.svd(patch - patch.mean(axis=0), full_matrices=False)
-        normal = axes[-1]
+    if push == "viewpoint":
+        directions = viewpoint - patch  # the viewpoint lies outside the cloud, never on a point
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     else:
-        normal = towards_view
-    normal = normal / np.linalg.norm(normal)
-    if normal @ towards_view < 0:
-        normal = -normal
+        if len(patch) >= 3:
+            _, _, axes = np.linalg.svd(patch - patch.mean(axis=0), full_matrices=False)
+            normal = axes[-1]
+        else:
+            normal = towards_view
+        normal = normal / np.linalg.norm(normal)
+        directions = np.broadcast_to(normal if normal @ towards_view >= 0 else -normal, patch.shape)
     if direction == "in":
-        normal = -normal
+        directions = -directions
 
     peak = 0.25 * outer if magnitude is None else float(magnitude)
     weights = (1.0 - (distances / outer) ** 2) ** 2
     altered = points.copy()
-    altered[indices] = (patch + peak * weights[:, None] * normal).astype(points.dtype)
+    altered[indices] = (patch + peak * weights[:, None] * directions).astype(points.dtype)
     return altered, _labels(altered, points)
 
 
