@@ -366,3 +366,19 @@ def test_full_mode_settings_run_on_the_papers_backbone(tiny_brick) -> None:
     assert padim.mean_.shape == ((TINY_SIZE // 4) ** 2, 550)
     assert patchcore.memory_bank_.shape == (int(len(train) * (TINY_SIZE // 8) ** 2 * 0.1), 512 + 1024)
     assert cfa.centroids_.shape == ((TINY_SIZE // 4) ** 2, 1792)
+
+
+def test_anomaly_map_smoothing_is_a_gaussian_of_sigma_pixels() -> None:
+    """One hot cell on a grid as fine as the image (bilinear upsampling is then the identity): the map is
+    the smoothing kernel itself, whose spread must be sigma = 4 px along each axis."""
+    from uiad_lite.methods.memory_bank import anomaly_maps
+
+    scores = torch.zeros(1, 41, 41)
+    scores[0, 20, 20] = 1.0
+    kernel = anomaly_maps(scores, image_size=41, output_size=(41, 41), sigma=4.0)[0].astype(np.float64)
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-3)
+    offsets = np.arange(41) - 20
+    variance = (kernel.sum(axis=0) * offsets**2).sum() / kernel.sum()
+    assert variance == pytest.approx(16.0, rel=0.02)
+    unsmoothed = anomaly_maps(scores, image_size=41, output_size=(41, 41), sigma=0.0)[0]
+    assert unsmoothed[20, 20] == pytest.approx(1.0) and unsmoothed.sum() == pytest.approx(1.0)

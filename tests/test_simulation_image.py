@@ -385,3 +385,13 @@ def test_texture_folder_errors_say_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("UIAD_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"DTD not found .*dtd/images.*pass any folder of images"):
         pick_texture("dtd", (8, 8), np.random.default_rng(0))
+
+
+def test_nsa_defect_grows_with_patch_size():
+    image, other = object_image()[0], other_normal_image()
+    mean_area = {
+        size: np.mean([nsa_poisson(image, other, np.random.default_rng(seed), patch_size=(size, size),
+                                   resize=(1.0, 1.0))[1].sum() for seed in range(12)])
+        for size in (0.15, 0.3, 0.5)
+    }
+    assert mean_area[0.15] < mean_area[0.3] < mean_area[0.5], mean_area

@@ -187,3 +187,10 @@ def test_bulge_push_follows_the_lines_to_the_viewpoint_or_the_patch_normal():
         assert np.allclose(units, units[0], atol=1e-3)  # one direction for the whole patch
     with pytest.raises(ValueError, match="push must be 'viewpoint' or 'normal'"):
         point_bulge(points, np.random.default_rng(0), n_affected=10, push="up")
+
+
+def test_noise_patch_size_grows_with_n_affected():
+    points = sphere(2000)
+    rng = np.random.default_rng
+    sizes = [point_noise_patch(points, rng(0), n_affected=n)[1].sum() for n in (16, 64, 256)]
+    assert sizes == [16, 64, 256]  # every point of the patch moves (continuous noise), no other point
