@@ -59,7 +59,7 @@ def test_unreadable_png_names_the_file(tmp_path):
     broken = tmp_path / "bottle/train/good/001.png"
     broken.write_bytes(b"this is not a png")
     splits = load("mvtec_ad", root=tmp_path, category="bottle", size="full")
-    with pytest.raises(ValueError, match=re.escape(str(broken))):
+    with pytest.raises(ValueError, match=f"cannot read image {re.escape(str(broken))}"):
         splits.train[1]
 
 
@@ -68,7 +68,7 @@ def test_unreadable_tiff_names_the_file(tmp_path):
     broken = tmp_path / "cookie/train/good/xyz/001.tiff"
     broken.write_bytes(b"II*\x00garbage")
     splits = load("mvtec_3d", root=tmp_path, category="cookie", size="full")
-    with pytest.raises(ValueError, match=re.escape(str(broken))):
+    with pytest.raises(ValueError, match=f"cannot read xyz TIFF {re.escape(str(broken))}"):
         splits.train[1]
 
 

@@ -66,15 +66,24 @@ def check_same_size(
 
 def read_xyz_tiff(path: str | Path) -> np.ndarray:
     """Read an MVTec 3D-AD style organised point cloud: H×W×3 float32, zeros where no point was measured."""
+    import logging
+
     import tifffile
 
     path = Path(path)
+    quiet = logging.getLogger("tifffile")  # it logs its own complaint before failing; ours says more
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         xyz = tifffile.imread(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"xyz TIFF not found: {path}") from None
     except Exception as error:  # tifffile raises its own TiffFileError, ValueError, struct.error ...
         raise ValueError(f"cannot read xyz TIFF {path}: {error}") from error
+    finally:
+        quiet.setLevel(level)
+    if xyz.size == 0:
+        raise ValueError(f"cannot read xyz TIFF {path}: no image data in the file (truncated or corrupt?)")
     if xyz.ndim != 3 or xyz.shape[2] != 3 or not np.issubdtype(xyz.dtype, np.floating):
         raise ValueError(
             f"{path} must hold an HxWx3 floating-point point cloud (x, y, z per pixel); "
