@@ -382,3 +382,11 @@ def test_anomaly_map_smoothing_is_a_gaussian_of_sigma_pixels() -> None:
     assert variance == pytest.approx(16.0, rel=0.02)
     unsmoothed = anomaly_maps(scores, image_size=41, output_size=(41, 41), sigma=0.0)[0]
     assert unsmoothed[20, 20] == pytest.approx(1.0) and unsmoothed.sum() == pytest.approx(1.0)
+
+
+def test_a_grey_or_float_image_is_named_by_its_sample(tiny_brick, lite0_backbones) -> None:
+    train, test = tiny_brick
+    detector = make_detector("patchcore", lite0_backbones).fit(train)
+    grey = Sample("brick", "test", 1, "crack", "brick/test/crack/007.png", image=test[0].image[..., 0])
+    with pytest.raises(ValueError, match=r"'brick/test/crack/007.png': image must be H×W×3 uint8 RGB"):
+        detector.predict([grey])

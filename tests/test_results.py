@@ -43,6 +43,15 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     assert list(tmp_path.glob("*.tmp")) == []
 
 
+def test_metrics_and_extra_cannot_overwrite_the_key_columns(tmp_path):
+    with pytest.raises(ValueError, match=r"extra may not set the registry's own columns \['category'\]"):
+        results.record("03", "P", "synthetic", "a", {"i_auroc": 1.0}, extra={"category": "b"},
+                       folder=tmp_path)
+    with pytest.raises(ValueError, match=r"metrics may not set the registry's own columns \['seed'\]"):
+        results.record("03", "P", "synthetic", "a", {"seed": 3.0}, folder=tmp_path)
+    assert not (tmp_path / "03.csv").exists()
+
+
 @pytest.mark.parametrize("bad", ["", "../escape", "a b"])
 def test_bad_names_are_rejected(tmp_path, bad):
     with pytest.raises(ValueError):

@@ -144,6 +144,12 @@ def record(
     }.items():
         if not isinstance(value, str) or not value:
             raise ValueError(f"results.record: {name} must be a non-empty string, got {value!r}")
+    reserved = {"chapter", "method", "dataset", "category", "fit_s", "predict_ms_per_image", "peak_memory_mb",
+                "device", "seed", "quick", "backbone", "version", "python", "recorded_at"}  # fmt: skip
+    for name, columns in (("metrics", metrics), ("extra", extra or {})):
+        clash = sorted(reserved & set(columns))
+        if clash:
+            raise ValueError(f"results.record: {name} may not set the registry's own columns {clash}")
     row: dict[str, Any] = {
         "chapter": chapter,
         "method": method,

@@ -151,7 +151,13 @@ class PatchFeatureExtractor:
         def image_of(index: int) -> np.ndarray:
             sample = samples[index]
             sample.require("image")
-            return sample.image
+            image = np.asarray(sample.image)
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(
+                    f"sample {sample.path or index!r}: image must be H×W×3 uint8 RGB, "
+                    f"got shape {image.shape} dtype {image.dtype}"
+                )
+            return image
 
         return self._extract(len(samples), image_of, desc)
 
