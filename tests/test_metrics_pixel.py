@@ -288,3 +288,17 @@ def test_masks_without_defects_or_without_normal_pixels_are_undefined():
         aupro(maps, ~no_defect)
     with pytest.raises(UndefinedMetricError, match="needs both normal and anomalous pixels"):
         pixel_auroc(maps, ~no_defect)
+
+
+@pytest.mark.parametrize("limit", [0.05, 0.3, 1.0])
+def test_constant_maps_score_like_a_coin(limit):
+    """A detector that says the same everywhere: one threshold flags all pixels at once, so the ROC and
+    PRO curves are the diagonal (ties count half): P-AUROC 0.5, normalised AU-PRO limit / 2, and
+    precision equals the share of defective pixels at every recall (scikit-learn agrees)."""
+    rng = np.random.default_rng(0)
+    masks = rng.random((4, 32, 32)) < 0.1
+    maps = np.full(masks.shape, 0.7, dtype=np.float32)
+    assert pixel_auroc(maps, masks) == pytest.approx(0.5)
+    assert aupro(maps, masks, fpr_limit=limit) == pytest.approx(limit / 2)
+    assert pixel_ap(maps, masks) == pytest.approx(sk.average_precision_score(masks.ravel(), maps.ravel()))
+    assert pixel_ap(maps, masks) == pytest.approx(masks.mean())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -193,3 +194,14 @@ def test_executed_notebooks_carry_no_widgets(project, tmp_path):
             assert runner.WIDGET_MIME not in output.get("data", {})
             assert "it/s" not in str(output), "a frozen progress bar was left in the page"
     assert "answer 41" in str(notebook.cells), "ordinary outputs are kept"
+
+
+def test_data_list_and_synthetic_commands(tmp_path, capsys):
+    from uiad_lite.data import DATASETS
+
+    assert cli.main(["data", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in DATASETS)
+    assert cli.main(["data", "synthetic", "--size", "tiny", "--seed", "3", "--root", str(tmp_path)]) == 0
+    folder = capsys.readouterr().out.strip().splitlines()[-1]
+    assert folder.startswith(str(tmp_path)) and (Path(folder) / "brick" / "train" / "good").is_dir()
