@@ -284,10 +284,15 @@ def confusion_overlay(
     return picture
 
 
+def _confusion_counts(anomaly_map: np.ndarray, mask: np.ndarray, threshold: float) -> tuple[int, int, int]:
+    """TP, FP, FN pixel counts of ``anomaly_map >= threshold`` against ``mask``."""
+    flagged = anomaly_map >= threshold
+    return tuple(int(np.count_nonzero(where)) for where in (flagged & mask, flagged & ~mask, ~flagged & mask))
+
+
 def _panel_note(anomaly_map: np.ndarray, mask: np.ndarray, threshold: float, refs: tuple[str, str]) -> dict:
     """Annotation under one overlay: its TP / FP / FN pixel counts and regions found (> half flagged)."""
-    flagged = anomaly_map >= threshold
-    counts = [int(np.count_nonzero(where)) for where in (flagged & mask, flagged & ~mask, ~flagged & mask)]
+    counts = _confusion_counts(anomaly_map, mask, threshold)
     regions = "no defect"
     if mask.any():
         overlaps = region_overlaps(anomaly_map, mask, threshold)[1]
@@ -484,8 +489,7 @@ def map_inspection(
         anomaly_map, sample.mask if sample.mask is not None else np.zeros(np.shape(anomaly_map), bool)
     )
     score_map, truth = score_map[0], truth[0]
-    flagged = score_map >= float(threshold)
-    tp, fp, fn = (int(np.count_nonzero(x)) for x in (flagged & truth, flagged & ~truth, ~flagged & truth))
+    tp, fp, fn = _confusion_counts(score_map, truth, float(threshold))
     iou = tp / (tp + fp + fn) if tp + fp + fn else float("nan")
     step = _step_for(truth.shape, max_side)
     figure = make_subplots(
