@@ -94,3 +94,39 @@ def test_bad_predictions_are_named():
         widgets.MapExplorer(samples, short)
     with pytest.raises(ValueError, match="at least one"):
         widgets.explore_maps(samples, {}, shown=[0])
+
+
+def test_in_a_live_kernel_the_explorer_is_a_widget_and_under_the_runner_a_figure(monkeypatch):
+    """Executed by a real kernel: without UIAD_STATIC the cell's output is an ipywidgets view; with it
+    (as the runner sets it), plotly figures and no widget."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    code = (
+        "import numpy as np\n"
+        "import uiad_lite.plots\n"
+        "from uiad_lite.data.sample import Sample\n"
+        "from uiad_lite.methods.base import Prediction\n"
+        "from uiad_lite.widgets import explore_maps\n"
+        "mask = np.zeros((16, 16), bool); mask[4:8, 4:8] = True\n"
+        "samples = [Sample('t', 'test', i % 2, 'spot' if i % 2 else 'good', f't/{i}.png',\n"
+        "                  np.full((16, 16, 3), 100, np.uint8), mask if i % 2 else ~mask & False)\n"
+        "           for i in range(4)]\n"
+        "maps = np.stack([s.mask.astype(np.float32) + 0.1 * i for i, s in enumerate(samples)])\n"
+        "shown_maps = explore_maps(samples, {'A': Prediction(maps.max((1, 2)), maps)}, [0, 1])\n"
+    )
+
+    def outputs(static: bool) -> list[str]:
+        if static:
+            monkeypatch.setenv("UIAD_STATIC", "1")
+        else:
+            monkeypatch.delenv("UIAD_STATIC", raising=False)
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        NotebookClient(notebook, kernel_name="python3", timeout=120).execute()
+        return [mime for output in notebook.cells[0].outputs for mime in output.get("data", {})]
+
+    live = outputs(static=False)
+    assert "application/vnd.jupyter.widget-view+json" in live
+    static = outputs(static=True)
+    assert "application/vnd.plotly.v1+json" in static and "text/html" in static
+    assert "application/vnd.jupyter.widget-view+json" not in static
