@@ -12,6 +12,18 @@ from uiad_lite import runner
 CHAPTER_CELL_TIMEOUT = int(os.environ.get("UIAD_TEST_CELL_TIMEOUT", "600"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_feature_cache(tmp_path_factory):
+    """One feature cache for the whole test session (chapters' kernels inherit it), never the user's."""
+    previous = os.environ.get("UIAD_FEATURE_CACHE")
+    os.environ["UIAD_FEATURE_CACHE"] = str(tmp_path_factory.mktemp("feature_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("UIAD_FEATURE_CACHE", None)
+    else:
+        os.environ["UIAD_FEATURE_CACHE"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _isolated_results(tmp_path, monkeypatch):
     """No test writes into the checkout's results/ folder."""

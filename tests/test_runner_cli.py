@@ -175,7 +175,11 @@ def test_help_explains_options(command):
 
 
 def test_console_script_is_installed():
-    assert shutil.which("uiad-lite"), "pip install -e . should install the uiad-lite console script"
+    """Beside the interpreter, as a virtual environment has it (the venv need not be activated)."""
+    script = Path(sys.executable).parent / "uiad-lite"
+    assert script.exists(), "pip install -e . should install the uiad-lite console script"
+    completed = subprocess.run([str(script), "chapters"], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0 and "00_introduction" in completed.stdout, completed.stderr
 
 
 def test_executed_notebooks_carry_no_widgets(project, tmp_path):
@@ -205,3 +209,152 @@ def test_data_list_and_synthetic_commands(tmp_path, capsys):
     assert cli.main(["data", "synthetic", "--size", "tiny", "--seed", "3", "--root", str(tmp_path)]) == 0
     folder = capsys.readouterr().out.strip().splitlines()[-1]
     assert folder.startswith(str(tmp_path)) and (Path(folder) / "brick" / "train" / "good").is_dir()
+
+
+# ------------------------------------------------------------------ execution cache and the book's swap
+
+
+def _statuses(out, capsys, *extra) -> dict[str, str]:
+    cli.main(["run", "00", "02", "--out", str(out), "--no-progress", *extra])
+    rows = capsys.readouterr().out.splitlines()[1:]
+    return {row.split()[0]: row.split()[1] for row in rows if row.split() and row.split()[0][:2].isdigit()}
+
+
+def test_a_chapter_is_cached_until_source_parameters_package_or_data_change(project, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert _statuses(out, capsys) == {"00_good": "ok", "02_also_good": "ok"}
+    first = (out / "executed" / "00_good.ipynb").read_bytes()
+    assert _statuses(out, capsys) == {"00_good": "cached", "02_also_good": "cached"}
+    assert (out / "executed" / "00_good.ipynb").read_bytes() == first
+    metadata = nbformat.read(out / "executed" / "00_good.ipynb", as_version=4).metadata["uiad"]
+    assert set(metadata["cache_parts"]) == {"chapter_source", "parameters", "package_source", "data_version"}
+    # the chapter's source
+    (project / "notebooks" / "02_also_good.py").write_text(GOOD + "\n# %%\nprint('edited')\n")
+    assert _statuses(out, capsys) == {"00_good": "cached", "02_also_good": "ok"}
+    # the parameters
+    assert _statuses(out, capsys, "--seed", "3") == {"00_good": "ok", "02_also_good": "ok"}
+    # --force
+    assert _statuses(out, capsys, "--seed", "3", "--force") == {"00_good": "ok", "02_also_good": "ok"}
+    # the package's source and the data version
+    monkeypatch.setattr(runner, "package_digest", lambda: "another package")
+    assert _statuses(out, capsys, "--seed", "3") == {"00_good": "ok", "02_also_good": "ok"}
+    monkeypatch.setattr(runner, "data_version", lambda options: "synthetic-v999")
+    assert _statuses(out, capsys, "--seed", "3") == {"00_good": "ok", "02_also_good": "ok"}
+    assert _statuses(out, capsys, "--seed", "3") == {"00_good": "cached", "02_also_good": "cached"}
+
+
+def test_a_corrupt_copy_or_a_changed_results_table_is_not_reused(project, tmp_path, capsys):
+    (project / "notebooks" / "05_records.py").write_text(RECORDING)
+    out = tmp_path / "out"
+
+    def status():
+        cli.main(["run", "05", "--out", str(out), "--no-progress", "--categories", "brick", "--seed", "1"])
+        return capsys.readouterr().out.splitlines()[1].split()[1]
+
+    assert status() == "ok"
+    assert status() == "cached"
+    table = out / "results" / "05_records.csv"
+    table.write_text(table.read_text().replace("brick", "grass"))  # the table no longer matches the copy
+    assert status() == "ok" and "brick" in table.read_text()
+    table.unlink()
+    assert status() == "ok" and table.exists()
+    copy = out / "executed" / "05_records.ipynb"
+    copy.write_bytes(copy.read_bytes()[:200])  # truncated
+    assert status() == "ok"
+    assert nbformat.read(copy, as_version=4).metadata["uiad"]["cache_key"]
+
+
+def test_data_version_of_a_real_dataset_follows_its_files(tmp_path):
+    root = tmp_path / "mvtec"
+    (root / "bottle").mkdir(parents=True)
+    (root / "bottle" / "a.png").write_bytes(b"1234")
+    options = runner.RunOptions(dataset="mvtec_ad", data_root=str(root))
+    before = runner.data_version(options)
+    assert before == runner.data_version(options)
+    (root / "bottle" / "b.png").write_bytes(b"5")
+    assert runner.data_version(options) != before
+    assert runner.data_version(runner.RunOptions()).startswith("synthetic-")
+
+
+def test_device_cuda_without_cuda_is_refused_before_any_chapter(project, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        runner.run_chapters(runner.resolve_chapters(None), runner.RunOptions(out=tmp_path / "out", device="cuda"))
+    assert not (tmp_path / "out" / "executed").exists() or not any((tmp_path / "out" / "executed").iterdir())
+
+
+def test_an_interrupted_run_leaves_no_work_folders(project, tmp_path):
+    import os
+    import signal
+    import time
+
+    (project / "notebooks" / "03_slow.py").write_text(GOOD + "\n# %%\nimport time\ntime.sleep(120)\n")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uiad_lite.cli", "run", "03", "--out", str(out), "--no-progress"],
+        env={**os.environ, "UIAD_PROJECT": str(project)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.time() + 90
+    while time.time() < deadline and not list((out / "work").glob("03_slow.*")):
+        time.sleep(0.2)
+    assert list((out / "work").glob("03_slow.*")), "the chapter never started"
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    assert list((out / "work").iterdir()) == []
+    assert not (out / "executed" / "03_slow.ipynb").exists()
+
+
+def test_book_is_rebuilt_only_when_its_inputs_change_and_a_failed_build_keeps_the_old_site(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    (root / "book").mkdir(parents=True)
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    notebook = tmp_path / "00_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# X")]), notebook)
+    calls = []
+
+    def fake_build(command, **kwargs):  # what jupyter-book would do: write the site into the stage
+        calls.append(command)
+        site = Path(command[command.index("build") + 1]) / "_build" / "html"
+        site.mkdir(parents=True)
+        (site / "index.html").write_text(f"site {len(calls)}")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_build)
+    out = tmp_path / "out"
+    index = runner.build_book([notebook], out, root=root)
+    assert index.read_text() == "site 1" and len(calls) == 1
+    assert runner.build_book([notebook], out, root=root).read_text() == "site 1" and len(calls) == 1
+    (root / "book" / "intro.md").write_text("# Intro, edited\n")
+    assert runner.build_book([notebook], out, root=root).read_text() == "site 2"
+
+    def failing_build(command, **kwargs):
+        Path(command[command.index("build") + 1], "_build").mkdir()
+        return subprocess.CompletedProcess(command, 1, "", "Sphinx error")
+
+    monkeypatch.setattr(runner.subprocess, "run", failing_build)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Y")]), notebook)
+    with pytest.raises(RuntimeError, match="jupyter-book build failed"):
+        runner.build_book([notebook], out, root=root)
+    assert index.read_text() == "site 2", "the previous site stays whole"
+    assert sorted(p.name for p in out.iterdir()) == ["book"], "no staging folder is left behind"
+
+
+def test_the_console_shows_the_summary_and_nothing_else(project, tmp_path):
+    """No kernel log ('running over TCP without encryption'), no papermill warning for a comm that a
+    library opens without a frontend (dash, imported by open3d, opens one)."""
+    import os
+
+    (project / "notebooks" / "04_comm.py").write_text(
+        GOOD + "\n# %%\nfrom comm import create_comm\nchannel = create_comm(target_name='dash')\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "uiad_lite.cli", "run", "04", "--out", str(tmp_path / "out"), "--no-progress"],
+        env={**os.environ, "UIAD_PROJECT": str(project)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    lines = [line for line in (completed.stdout + completed.stderr).splitlines() if line.strip()]
+    assert lines[0].split()[:3] == ["chapter", "status", "seconds"] and lines[1].startswith("04_comm  ok"), lines
+    assert len(lines) == 2, f"unexpected console output: {lines}"

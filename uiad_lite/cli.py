@@ -65,6 +65,12 @@ def _chapter_options(parser: argparse.ArgumentParser) -> None:
         help="papermill's limit for one cell (default: 1200)",
     )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="re-execute every chosen chapter (and rebuild the book) even when an executed copy made "
+        "from the same chapter source, parameters, package source and data version exists",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +151,7 @@ def _run_options(args) -> RunOptions:  # noqa: F821 (imported lazily)
         out=args.out,
         cell_timeout=args.cell_timeout,
         progress=args.progress,
+        force=args.force,
     )
 
 
@@ -157,7 +164,7 @@ def _execute(args):
     results = runner.run_chapters(selected, options)
     print(runner.summary_table(results))
     for result in results:
-        if result.status != "ok" and result.output is not None:
+        if result.status == "failed" and result.output is not None:
             print(f"{result.chapter}: half-executed notebook kept at {result.output}")
     return results
 
@@ -167,8 +174,8 @@ def _command_book(args) -> int:
 
     if args.execute:
         results = _execute(args)
-        executed = [r.output for r in results if r.status == "ok"]
-        failed = any(r.status != "ok" for r in results)
+        executed = [r.output for r in results if r.status in ("ok", "cached")]
+        failed = any(r.status == "failed" for r in results)
     else:
         selected = runner.resolve_chapters(args.chapters)
         executed = [args.out.resolve() / "executed" / f"{c.name}.ipynb" for c in selected]
@@ -176,7 +183,7 @@ def _command_book(args) -> int:
         if missing:
             raise ValueError(f"no executed notebook at {', '.join(missing)}; run `uiad-lite run` first")
         failed = False
-    index = runner.build_book(executed, args.out)
+    index = runner.build_book(executed, args.out, force=args.force)
     print(index)
     return 1 if failed else 0
 
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             results = _execute(args)
-            return 1 if any(r.status != "ok" for r in results) else 0
+            return 1 if any(r.status == "failed" for r in results) else 0
         if args.command == "book":
             return _command_book(args)
         if args.command == "chapters":

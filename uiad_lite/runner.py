@@ -8,13 +8,23 @@ half-executed copy in ``<out>/failed/`` and never replaces a good one; the other
 
 :func:`build_book` stages ``book/`` with the executed notebooks and plotly.js, writes the table of
 contents and runs ``jupyter-book build`` with warnings as errors.
+
+Execution cache: every executed copy carries, in its metadata (``uiad.cache_key``), a digest of what
+made it: the chapter's source, the parameters, the package's source and the data version. A later run
+with the same digest (and the chapter's results table as that run left it) reuses the copy and reports
+``cached``; ``force=True`` (``--force``) re-executes. The book is rebuilt only when its inputs changed,
+in a staging folder that replaces the old site only when the build succeeded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,6 +71,7 @@ class RunOptions:
     out: Path = Path("build")
     cell_timeout: int = 1200
     progress: bool = True
+    force: bool = False
 
     def parameters(self) -> dict:
         return {
@@ -76,7 +87,7 @@ class RunOptions:
 @dataclass
 class ChapterResult:
     chapter: str
-    status: str  # "ok" or "failed"
+    status: str  # "ok", "cached" (an executed copy with the same cache key was reused) or "failed"
     seconds: float
     output: Path | None = None
     error: str = ""
@@ -132,6 +143,11 @@ def validate_options(options: RunOptions) -> None:
         raise ValueError(f"dataset {options.dataset!r} has no loader yet; loadable: {', '.join(loadable)}")
     if options.device not in DEVICES:
         raise ValueError(f"unknown device {options.device!r}; valid devices: {', '.join(DEVICES)}")
+    if options.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: this machine has no CUDA device; use --device cpu or auto")
     if options.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {options.seed}")
     if options.data_root is not None and not Path(options.data_root).is_dir():
@@ -159,10 +175,103 @@ def run_chapters(selected: list[Chapter], options: RunOptions) -> list[ChapterRe
         (out / sub).mkdir(parents=True, exist_ok=True)
     results = []
     bar = tqdm(selected, desc="chapters", unit="chapter", disable=not options.progress)
-    for chapter in bar:
-        bar.set_postfix_str(chapter.name)
-        results.append(run_chapter(chapter, options, out))
+    with _terminate_as_interrupt():
+        for chapter in bar:
+            bar.set_postfix_str(chapter.name)
+            results.append(run_chapter(chapter, options, out))
     return results
+
+
+class _terminate_as_interrupt:
+    """SIGTERM (a killed job, a closed terminal) unwinds like Ctrl-C, so the ``finally`` blocks and
+    temporary folders clean up: an interrupted run leaves no ``OUT/work/*`` folder behind."""
+
+    def __enter__(self):
+        self.previous = None
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread: leave the signal alone
+            pass
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+def _digest(*parts: bytes) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(hashlib.sha256(part).digest())
+    return hasher.hexdigest()
+
+
+def package_digest() -> str:
+    """A digest of the package's source: every ``.py`` and data file under ``uiad_lite/``."""
+    package = Path(__file__).resolve().parent
+    files = sorted(
+        path for path in package.rglob("*")
+        if path.is_file() and path.suffix in (".py", ".csv", ".json", ".yml", ".yaml") and "__pycache__" not in path.parts
+    )  # fmt: skip
+    return _digest(*(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() for path in files))
+
+
+def data_version(options: RunOptions) -> str:
+    """What identifies the data a run reads: the synthetic generator's version, or for a real dataset
+    its folder with the count, total size and newest modification time of its files."""
+    if options.dataset == "synthetic":
+        from uiad_lite.data import synthetic
+
+        return f"synthetic-{synthetic.VERSION}"
+    from uiad_lite.data.loading import dataset_root
+
+    root = dataset_root(options.dataset, options.data_root)
+    count = size = newest = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            stat = os.stat(os.path.join(folder, name))
+            count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
+    return f"{options.dataset}:{root.resolve()}:{count}:{size}:{newest}"
+
+
+def cache_key(chapter: Chapter, options: RunOptions) -> dict:
+    """The parts that decide a chapter's output, and their digest (``key``)."""
+    parts = {
+        "chapter_source": _digest(chapter.source.read_bytes()),
+        "parameters": json.dumps(options.parameters(), sort_keys=True),
+        "package_source": package_digest(),
+        "data_version": data_version(options),
+    }
+    parts["key"] = _digest(*(f"{name}={value}".encode() for name, value in sorted(parts.items())))
+    return parts
+
+
+def _file_digest(path: Path) -> str | None:
+    return _digest(path.read_bytes()) if path.exists() else None
+
+
+def cached_result(chapter: Chapter, key: dict, out: Path) -> ChapterResult | None:
+    """The chapter's executed copy when it was made with ``key`` and its results table is the one that
+    run published; ``None`` when anything differs or cannot be read (then the chapter re-executes)."""
+    import nbformat
+
+    final = out / "executed" / f"{chapter.name}.ipynb"
+    if not final.exists():
+        return None
+    try:
+        metadata = nbformat.read(final, as_version=4).metadata.get("uiad", {})
+    except Exception:  # truncated or corrupt copy: never used
+        return None
+    if metadata.get("cache_key") != key["key"]:
+        return None
+    if metadata.get("results_digest") != _file_digest(out / "results" / f"{chapter.name}.csv"):
+        return None
+    return ChapterResult(chapter.name, "cached", 0.0, output=final, details={"cache_key": key["key"]})
 
 
 def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResult:
@@ -172,6 +281,12 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
+    identity = cache_key(chapter, options)
+    if not options.force:
+        reused = cached_result(chapter, identity, out)
+        if reused is not None:
+            reused.seconds = time.perf_counter() - start
+            return reused
     final = out / "executed" / f"{chapter.name}.ipynb"
     notebook = jupytext.read(chapter.source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -192,6 +307,11 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
         }
         saved = {key: os.environ.get(key) for key in environment}
         os.environ.update(environment)
+        # papermill's client logs a warning for every comm a library opens without a frontend to answer
+        # (dash, which open3d imports, opens one): the console shows the progress bar and the summary only
+        papermill_log = logging.getLogger("papermill")
+        saved_level = papermill_log.level
+        papermill_log.setLevel(logging.ERROR)
         try:
             papermill.execute_notebook(
                 str(source),
@@ -201,12 +321,14 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
                 progress_bar=options.progress,
                 cwd=str(out / "work"),
                 execution_timeout=options.cell_timeout,
+                kernel_manager_class=ipc_kernel_manager_class(),
             )
         except PapermillExecutionError as error:
             return _failed(chapter, executed, out, start, error.cell_index, f"{error.ename}: {error.evalue}")
         except Exception as error:  # timeouts, dead kernels, unreadable sources
             return _failed(chapter, executed, out, start, None, f"{type(error).__name__}: {error}")
         finally:
+            papermill_log.setLevel(saved_level)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -215,9 +337,32 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
         result_notebook = nbformat.read(executed, as_version=4)
         hide_injected_parameters(result_notebook)
         drop_widget_state(result_notebook)
-        write_notebook_atomically(result_notebook, final)
+        fresh_table = staged_results / f"{chapter.name}.csv"
+        result_notebook.metadata["uiad"] = {
+            "cache_key": identity["key"],
+            "cache_parts": {name: value for name, value in identity.items() if name != "key"},
+            "results_digest": _file_digest(fresh_table),
+        }
+        # the table first, then the notebook: a copy whose table is missing or other is not reused
         publish_results(chapter.name, staged_results, out / "results")
+        write_notebook_atomically(result_notebook, final)
     return ChapterResult(chapter.name, "ok", time.perf_counter() - start, output=final)
+
+
+def ipc_kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        """The chapter's kernel talks over local sockets (IPC), not TCP: nothing else on the machine can
+        connect to it, and ipykernel has no reason to log its 'running over TCP without encryption'
+        warning into the run's console."""
+
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IpcKernelManager
+
 
 
 def stage_results(chapter: str, published: Path, staging: Path) -> Path:
@@ -320,10 +465,10 @@ def plotly_js_path() -> Path:
     return path
 
 
-def stage_book(executed: list[Path], out: Path, root: Path | None = None) -> Path:
-    """Copy ``book/`` and the executed notebooks into ``<out>/book``, write ``_toc.yml``."""
+def stage_book(executed: list[Path], out: Path, root: Path | None = None, stage: Path | None = None) -> Path:
+    """Copy ``book/`` and the executed notebooks into ``stage`` (default ``<out>/book``), write ``_toc.yml``."""
     root = root or project_root()
-    stage = Path(out).resolve() / "book"
+    stage = stage or Path(out).resolve() / "book"
     if stage.exists():
         shutil.rmtree(stage)
     shutil.copytree(root / "book", stage, ignore=shutil.ignore_patterns("_build", "_toc.yml"))
@@ -340,25 +485,66 @@ def stage_book(executed: list[Path], out: Path, root: Path | None = None) -> Pat
     return stage
 
 
-def build_book(executed: list[Path], out: Path, root: Path | None = None, strict: bool = True) -> Path:
-    """Build the HTML book offline; return the path of ``index.html``. Warnings fail the build when strict."""
-    stage = stage_book(executed, out, root)
-    command = [
-        sys.executable,
-        "-c",
-        "from jupyter_book.cli.main import main; main()",
-        "build",
-        str(stage),
-        "--builder",
-        "html",
-    ]
-    if strict:
-        command += ["-W", "--keep-going"]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    if completed.returncode != 0:
-        log = (completed.stdout + completed.stderr)[-4000:]
-        raise RuntimeError(f"jupyter-book build failed (exit {completed.returncode}):\n{log}")
-    index = stage / "_build" / "html" / "index.html"
-    if not index.exists():
-        raise RuntimeError(f"jupyter-book reported success but {index} does not exist")
+BOOK_KEY_FILE = ".uiad-book-key"
+
+
+def book_key(executed: list[Path], root: Path | None = None) -> str:
+    """A digest of everything the site is made from: ``book/``, the executed notebooks (names and
+    bytes), plotly.js and the package version."""
+    from uiad_lite import __version__
+
+    root = root or project_root()
+    sources = sorted(p for p in (root / "book").rglob("*") if p.is_file() and "_build" not in p.parts)
+    parts = [f"uiad-lite {__version__}".encode(), plotly_js_path().read_bytes()]
+    parts += [p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() for p in sources]
+    parts += [p.name.encode() + b"\0" + p.read_bytes() for p in executed]
+    return _digest(*parts)
+
+
+def build_book(
+    executed: list[Path], out: Path, root: Path | None = None, strict: bool = True, force: bool = False
+) -> Path:
+    """Build the HTML book offline; return the path of ``index.html``. Warnings fail the build when strict.
+
+    The site is built in a staging folder beside ``<out>/book`` that replaces it only after a successful
+    build, so a failed or interrupted build leaves the previous site whole. When the inputs are the ones
+    the current site was built from (:func:`book_key`), nothing is rebuilt unless ``force``.
+    """
+    out = Path(out).resolve()
+    final = out / "book"
+    index = final / "_build" / "html" / "index.html"
+    key = book_key(executed, root) + ("-strict" if strict else "")
+    marker = final / BOOK_KEY_FILE
+    if not force and index.exists() and marker.exists() and marker.read_text().strip() == key:
+        return index
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".book-staging.", dir=out))
+    try:
+        with _terminate_as_interrupt():
+            stage_book(executed, out, root, stage=stage)
+            command = [
+                sys.executable,
+                "-c",
+                "from jupyter_book.cli.main import main; main()",
+                "build",
+                str(stage),
+                "--builder",
+                "html",
+            ]
+            if strict:
+                command += ["-W", "--keep-going"]
+            completed = subprocess.run(command, capture_output=True, text=True)
+            if completed.returncode != 0:
+                log = (completed.stdout + completed.stderr)[-4000:]
+                raise RuntimeError(f"jupyter-book build failed (exit {completed.returncode}):\n{log}")
+            if not (stage / "_build" / "html" / "index.html").exists():
+                raise RuntimeError("jupyter-book reported success but wrote no index.html")
+            (stage / BOOK_KEY_FILE).write_text(key + "\n")
+            old = out / f".book-old.{os.getpid()}"
+            if final.exists():
+                os.replace(final, old)
+            os.replace(stage, final)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return index
