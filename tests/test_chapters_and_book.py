@@ -122,6 +122,18 @@ def test_a_figure_is_drawn_in_headless_chromium(built_book):
     )
 
 
+@pytest.mark.slow
+def test_a_second_run_reuses_every_chapter_and_the_site(built_book, chapter_runs):
+    """Nothing changed: every chapter is `cached` (not executed) and the site is not rebuilt."""
+    index, executed = built_book
+    built_at = index.stat().st_mtime_ns
+    options = runner.RunOptions(out=chapter_runs.out, quick=True, progress=False, device="cpu")
+    again = runner.run_chapters(runner.resolve_chapters(None), options)
+    assert {result.chapter: result.status for result in again} == {name: "cached" for name in CHAPTERS}
+    assert [result.output for result in again] == executed
+    assert runner.build_book(executed, chapter_runs.out) == index and index.stat().st_mtime_ns == built_at
+
+
 @pytest.fixture(scope="module")
 def real_format_runs(tmp_path_factory):
     """Every chapter on a dataset read through a real loader: MVTec AD's layout, filled with two
