@@ -17,7 +17,11 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  echo "setup.sh: no $PYTHON on this machine; install Python >= 3.10 (Debian: apt-get install python3)" >&2
+  echo "setup.sh: no $PYTHON on this machine; install Python >= 3.11 (Debian: apt-get install python3)" >&2
+  exit 1
+fi
+if ! "$PYTHON" -c "import sys; sys.exit(sys.version_info < (3, 11))"; then
+  echo "setup.sh: $PYTHON is $("$PYTHON" -V 2>&1); uiad-lite needs Python >= 3.11 (set PYTHON=python3.11 or newer)" >&2
   exit 1
 fi
 if command -v apt-get >/dev/null 2>&1; then
