@@ -84,8 +84,44 @@ def test_evaluate_matches_the_individual_metrics():
     assert report["pt_auroc"] == pytest.approx(sk.roc_auc_score(point_labels, point_scores), abs=1e-12)
     assert report["pt_ap"] == pytest.approx(sk.average_precision_score(point_labels, point_scores), abs=1e-12)
     assert all(0.0 <= value <= 1.0 for value in report.values())
-    assert evaluate(prediction, samples) == report  # same call, same numbers
     assert evaluate(prediction, samples, fpr_limit=0.05)["aupro"] == aupro(maps, masks, fpr_limit=0.05)
+
+
+def test_threshold_picking_metrics_equal_plain_counting():
+    """i_f1_max and iou choose their threshold on the test set: check both by trying every threshold."""
+    samples, prediction = make_set(seed=3)
+    report = evaluate(prediction, samples)
+    labels = np.array([s.label for s in samples], dtype=bool)
+    masks = np.stack([s.mask for s in samples])
+
+    def best_over_thresholds(scores, truth, score):
+        return max(
+            score(np.sum((scores >= t) & truth), np.sum((scores >= t) & ~truth), np.sum((scores < t) & truth))
+            for t in np.unique(scores)
+        )
+
+    f1 = best_over_thresholds(prediction.scores, labels, lambda tp, fp, fn: 2 * tp / (2 * tp + fp + fn))
+    iou = best_over_thresholds(prediction.maps.ravel(), masks.ravel(), lambda tp, fp, fn: tp / (tp + fp + fn))
+    assert report["i_f1_max"] == pytest.approx(f1, abs=1e-12)
+    assert report["iou"] == pytest.approx(iou, abs=1e-12)
+
+
+def test_evaluate_does_not_depend_on_sample_order_and_leaves_inputs_alone():
+    samples, prediction = make_set(seed=1)
+    report = evaluate(prediction, samples)
+    kept_maps, kept_scores = prediction.maps.copy(), prediction.scores.copy()
+    order = [5, 2, 7, 0, 3, 6, 1, 4]
+    shuffled = Prediction(
+        scores=prediction.scores[order],
+        maps=prediction.maps[order],
+        point_scores=[prediction.point_scores[i] for i in order],
+    )
+    again = evaluate(shuffled, [samples[i] for i in order])
+    assert again.keys() == report.keys()
+    for key, value in report.items():
+        assert again[key] == pytest.approx(value, abs=1e-12), key
+    np.testing.assert_array_equal(prediction.maps, kept_maps)
+    np.testing.assert_array_equal(prediction.scores, kept_scores)
 
 
 def test_missing_maps_and_points_are_skipped_with_reasons():

@@ -119,10 +119,31 @@ def test_torch_tensors_lists_and_integer_labels_are_accepted():
     )
 
 
-def test_same_call_twice_gives_same_numbers():
-    scores, labels = random_scores(2, ties=False)
-    assert f1_max(scores, labels) == f1_max(scores, labels)
-    assert image_ap(scores, labels) == image_ap(scores, labels)
+def _brute_force_f1_max(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """F1 at every distinct score used as a threshold (flag s >= t), by plain counting."""
+    best, best_threshold = -1.0, None
+    for threshold in np.unique(scores):
+        flagged = scores >= threshold
+        tp = int(np.sum(flagged & labels))
+        fp, fn = int(np.sum(flagged & ~labels)), int(np.sum(~flagged & labels))
+        f1 = 2 * tp / (2 * tp + fp + fn)
+        if f1 >= best:  # ascending thresholds: ">=" keeps the highest threshold reaching the best F1
+            best, best_threshold = f1, float(threshold)
+    return best, best_threshold
+
+
+@pytest.mark.parametrize("seed, ties", CASES[:4])
+def test_f1_max_and_ap_equal_plain_counting_and_ignore_order_and_leave_inputs_alone(seed, ties):
+    scores, labels = random_scores(seed, ties)
+    kept_scores, kept_labels = scores.copy(), labels.copy()
+    best, threshold = f1_max(scores, labels)
+    expected_best, expected_threshold = _brute_force_f1_max(scores, labels)
+    assert best == pytest.approx(expected_best, abs=1e-12) and threshold == expected_threshold
+    order = np.argsort(-np.arange(len(scores)) * 7919 % len(scores))  # a fixed shuffle
+    assert f1_max(scores[order], labels[order]) == pytest.approx((best, threshold), abs=1e-12)
+    assert image_ap(scores[order], labels[order]) == pytest.approx(image_ap(scores, labels), abs=1e-12)
+    np.testing.assert_array_equal(scores, kept_scores)  # nothing sorted in place
+    np.testing.assert_array_equal(labels, kept_labels)
 
 
 def test_point_metrics_concatenate_clouds_and_match_sklearn():

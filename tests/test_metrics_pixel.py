@@ -302,3 +302,19 @@ def test_constant_maps_score_like_a_coin(limit):
     assert aupro(maps, masks, fpr_limit=limit) == pytest.approx(limit / 2)
     assert pixel_ap(maps, masks) == pytest.approx(sk.average_precision_score(masks.ravel(), maps.ravel()))
     assert pixel_ap(maps, masks) == pytest.approx(masks.mean())
+
+
+def test_random_maps_score_chance_levels():
+    """Noise that knows nothing of the masks: P-AUROC near 0.5, but AU-PRO near limit / 2 = 0.15 at
+    the conventional limit 0.3 (not 0.5: only the first 30% of the FPR axis is integrated), and P-AP
+    near the share of defect pixels."""
+    rng = np.random.default_rng(11)
+    masks = np.zeros((40, 64, 64), dtype=bool)
+    for index in range(20):  # square defects of assorted sizes in half of the images
+        top, left, side = *rng.integers(0, 40, size=2), int(rng.integers(3, 20))
+        masks[index, top : top + side, left : left + side] = True
+    maps = rng.random(masks.shape)
+    assert pixel_auroc(maps, masks) == pytest.approx(0.5, abs=0.01)
+    assert aupro(maps, masks, fpr_limit=0.3) == pytest.approx(0.15, abs=0.01)
+    assert aupro(maps, masks, fpr_limit=0.3) < 0.2
+    assert pixel_ap(maps, masks) == pytest.approx(masks.mean(), rel=0.1)

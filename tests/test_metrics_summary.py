@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from uiad_lite import metrics
 from uiad_lite.data.sample import Sample
 from uiad_lite.methods.base import Prediction
 from uiad_lite.metrics.evaluate import IMAGE_KEYS, PIXEL_KEYS
-from uiad_lite.metrics.summary import COLUMNS, metric_summary
+from uiad_lite.metrics.summary import COLUMNS, TEST_SET_THRESHOLD, label_test_set_thresholds, metric_summary
 
 
 def test_summary_covers_every_image_and_pixel_key_once():
@@ -45,3 +46,24 @@ def test_each_named_function_computes_its_evaluate_key(row):
         value = function(prediction.maps, masks)
     value = value[0] if isinstance(value, tuple) else value  # f1_max and best_iou also give the threshold
     assert value == pytest.approx(report[row["key"]])
+
+
+def test_threshold_picking_metrics_are_labelled_as_such():
+    """The functions that return a (value, threshold) pair pick that threshold on the data they grade:
+    exactly those keys are renamed by label_test_set_thresholds and say so in the summary."""
+    samples, prediction = _samples_and_prediction()
+    labels = np.array([sample.label for sample in samples])
+    masks = np.stack([sample.mask for sample in samples])
+    picking = set()
+    for row in metric_summary().to_dict("records"):
+        function = getattr(metrics, row["function"])
+        args = (prediction.scores, labels) if row["level"] == "image" else (prediction.maps, masks)
+        if isinstance(function(*args), tuple):
+            picking.add(row["key"])
+        assert ("test set" in row["thresholds used"]) == (row["key"] in picking), row["key"]
+    assert picking == set(TEST_SET_THRESHOLD) == {"i_f1_max", "iou"}
+    table = pd.DataFrame([metrics.evaluate(prediction, samples)])
+    renamed = label_test_set_thresholds(table)
+    assert [c for c in renamed.columns if "test-set threshold" in c] == [TEST_SET_THRESHOLD[k] for k in
+                                                                          table.columns if k in picking]
+    assert renamed.drop(columns=list(TEST_SET_THRESHOLD.values())).equals(table.drop(columns=list(picking)))

@@ -7,6 +7,7 @@ Expected counts below were counted by hand in the survey's text extraction
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from pathlib import Path
@@ -392,3 +393,63 @@ def test_reading_rejects_empty_required_text_and_bad_numbers(methods):
         survey._coerce(_bad(raw, 1, "year", "20x1"), survey._METHOD_COLUMNS, "methods.csv")
     with pytest.raises(ValueError, match="missing column"):
         survey._coerce(raw.drop(columns="highlight"), survey._METHOD_COLUMNS, "methods.csv")
+
+
+# --------------------------------------------------------------------------- errata (issue 10, item 8)
+# Each count below is computed from the shipped CSVs with the csv module, not through uiad_lite.survey.
+
+
+def _csv_rows(filename: str) -> list[dict[str, str]]:
+    with (REPO / "uiad_lite" / "survey" / filename).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_year_mismatches_with_the_reference_list_are_exactly_the_documented_ones():
+    reference_year = {int(r["number"]): int(r["year"]) for r in _csv_rows("references.csv")}
+    rows = [(int(r["table"]), r["method"], r) for r in _csv_rows("methods.csv")]
+    rows += [(2, r["name"], r) for r in _csv_rows("datasets.csv")]
+    found = set()
+    for table, name, r in rows:
+        year, ref = int(r["year"]), int(r["reference"])
+        if year != reference_year[ref]:
+            found.add((table, name, year, ref, reference_year[ref]))
+    assert found == set(survey.YEAR_MISMATCHES)
+    methods_off = {name for table, name, *_ in found if table != 2}
+    datasets_off = {name for table, name, *_ in found if table == 2}
+    assert len(methods_off) == 12 and len(datasets_off) == 5  # the issue's hand count
+    for name in methods_off:
+        assert name in survey.ERRATA["Method years vs reference list"], name
+    for name in datasets_off:
+        assert name in survey.ERRATA["Dataset years vs reference list"], name
+
+
+def test_distinct_methods_merge_saa_and_count_129():
+    rows = _csv_rows("methods.csv")
+    names = {r["method"] for r in rows}
+    by_reference: dict[str, set[str]] = {}
+    for r in rows:
+        by_reference.setdefault(r["reference"], set()).add(r["method"])
+    shared = {ref: found for ref, found in by_reference.items() if len(found) > 1}
+    # [20] is one method under two names; [139] is ClipSAM's miscitation (UniAD's number, see ERRATA).
+    assert shared == {"20": {"SAA", "SAA/SAA+"}, "139": {"ClipSAM", "UniAD"}}
+    distinct = survey.distinct_methods()
+    assert len(names) == 130 and len(distinct) == 129 and distinct["method"].is_unique
+    assert "SAA" not in set(distinct["method"]) and "129" in survey.ERRATA["SAA in two tables"]
+    in_paradigm_tables = {r["method"] for r in rows if int(r["table"]) <= 7}
+    only_later = names - in_paradigm_tables
+    assert len(only_later) == 26 and "SAA" in only_later  # 26 names, 25 methods once SAA is merged
+    assert set(distinct.loc[distinct["only_in_tables_8_9"], "method"]) == only_later - {"SAA"}
+    by_name = distinct.set_index("method")
+    assert by_name.loc["SAA/SAA+", "tables"] == "6, 8" and by_name.loc["DRÆM", "tables"] == "5, 9"
+    assert by_name.loc["DiAD", "year"] == 2024 and by_name.loc["DiAD", "table"] == 5  # its first table
+
+
+def test_pooled_dataset_counts_are_documented():
+    rows = _csv_rows("datasets.csv")
+    pooled = {r["name"]: r for r in rows if r["n_test_good"] == "0"}
+    assert set(pooled) == {"VisA", "Real-IAD"}
+    text = survey.ERRATA["VisA and Real-IAD pooled counts"]
+    for name, r in pooled.items():
+        assert name in text and f"{int(r['n_train']):,} train" in text
+        # train + anomalous = total: no image is left for a good test set
+        assert int(r["n_train"]) + int(r["n_test_anomaly"]) == int(r["n_total"])

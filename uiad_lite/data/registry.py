@@ -1,15 +1,19 @@
 """The dataset catalogue: what each dataset is, where it comes from, and how it can be fetched.
 
-Statistics are those of the survey's Table 2 (train / test-good / test-anomalous / validation /
-total samples, classes, anomaly types), quoted as published there. Download entries give the
-official source; only archives whose licence allows a direct download without a sign-up form are
-fetched automatically (`method="direct"`), the others print instructions (`method="manual"`).
+Statistics, year, real/synthetic and reference numbers are those of the survey's Table 2 (train /
+test-good / test-anomalous / validation / total samples, classes, anomaly types), read from
+:func:`uiad_lite.survey.datasets` by :func:`from_survey` so that there is one copy of them.
+Download entries give the official source; only archives whose licence allows a direct download
+without a sign-up form are fetched automatically (`method="direct"`), the others print
+instructions (`method="manual"`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,42 @@ def stats(
     }
 
 
+def from_survey(survey_name: str) -> dict[str, Any]:
+    """Table 2's facts for one dataset, read from :func:`uiad_lite.survey.datasets` (the one copy).
+
+    Returns the :class:`DatasetInfo` fields ``kind`` (real / synthetic), ``year`` (the table's year,
+    which for five datasets differs from the cited paper's, see ``survey.ERRATA``), ``survey_ref``
+    and ``survey_stats`` (the counts as printed, so VisA keeps the survey's pooled 0 good test images).
+    """
+    from uiad_lite import survey
+
+    table = survey.datasets().set_index("name")
+    if survey_name not in table.index:
+        raise ValueError(f"{survey_name!r} is not in the survey's Table 2; known: {list(table.index)}")
+    row = table.loc[survey_name]
+
+    def count(column: str) -> int | None:
+        return None if pd.isna(row[column]) else int(row[column])
+
+    references = [int(row["reference"])]
+    if not pd.isna(row["extra_reference"]):
+        references.append(int(row["extra_reference"]))
+    return {
+        "kind": str(row["type"]),
+        "year": int(row["year"]),
+        "survey_ref": "[" + ", ".join(map(str, references)) + "]",
+        "survey_stats": stats(
+            count("n_train"),
+            count("n_test_good"),
+            count("n_test_anomaly"),
+            count("n_val"),
+            count("n_total"),
+            count("n_classes"),
+            count("n_anomaly_types"),
+        ),
+    }
+
+
 MVTEC_INSTRUCTIONS = (
     "MVTec releases {title} under CC BY-NC-SA 4.0 after you accept the licence on its website:\n"
     "  1. open {homepage} and follow 'Download', accept the licence terms;\n"
@@ -92,11 +132,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="mvtec_ad",
+            **from_survey("MVTec AD"),
             title="MVTec AD",
             setting="rgb",
-            kind="real",
-            year=2019,
-            survey_ref="[9, 7]",
             paper="Bergmann et al., MVTec AD, CVPR 2019 / IJCV 2021",
             homepage="https://www.mvtec.com/company/research/datasets/mvtec-ad",
             licence="CC BY-NC-SA 4.0",
@@ -117,7 +155,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "wood",
                 "zipper",
             ),
-            survey_stats=stats(3629, 467, 1258, None, 5354, 15, 73),
             archives=(
                 Archive(
                     url="https://www.mvtec.com/company/research/datasets/mvtec-ad/downloads",
@@ -129,16 +166,13 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="btad",
+            **from_survey("BTAD"),
             title="BTAD (beanTech Anomaly Detection)",
             setting="rgb",
-            kind="real",
-            year=2021,
-            survey_ref="[93]",
             paper="Mishra et al., VT-ADL, ISIE 2021",
             homepage="https://avires.dimi.uniud.it/papers/btad/",
             licence="CC BY-NC-SA 4.0",
             categories=("01", "02", "03"),
-            survey_stats=stats(1799, 451, 290, None, 2540, 3, None),
             method="direct",
             archives=(
                 Archive(
@@ -151,11 +185,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="mpdd",
+            **from_survey("MPDD"),
             title="MPDD (Metal Parts Defect Detection)",
             setting="rgb",
-            kind="real",
-            year=2021,
-            survey_ref="[59]",
             paper="Jezek et al., ICUMT 2021",
             homepage="https://github.com/stepanje/MPDD",
             licence="CC BY-NC-SA 4.0",
@@ -167,7 +199,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "metal_plate",
                 "tubes",
             ),
-            survey_stats=stats(888, 176, 282, None, 1346, 6, None),
             instructions=(
                 "MPDD is shared through a cloud-drive link on {homepage} (no direct archive URL):\n"
                 "  1. download the dataset from the link in that README;\n"
@@ -177,16 +208,13 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="mvtec_loco",
+            **from_survey("MVTec LOCO-AD"),
             title="MVTec LOCO AD",
             setting="rgb",
-            kind="real",
-            year=2022,
-            survey_ref="[8]",
             paper="Bergmann et al., Beyond dents and scratches, IJCV 2022",
             homepage="https://www.mvtec.com/company/research/datasets/mvtec-loco",
             licence="CC BY-NC-SA 4.0",
             categories=("breakfast_box", "juice_bottle", "pushpins", "screw_bag", "splicing_connectors"),
-            survey_stats=stats(1772, 575, 993, 304, 3644, 5, 89),
             archives=(
                 Archive(
                     url="https://www.mvtec.com/company/research/datasets/mvtec-loco/downloads",
@@ -199,11 +227,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="visa",
+            **from_survey("VisA"),
             title="VisA (Visual Anomaly)",
             setting="rgb",
-            kind="real",
-            year=2022,
-            survey_ref="[167]",
             paper="Zou et al., SPot-the-Difference, ECCV 2022",
             homepage="https://github.com/amazon-science/spot-diff",
             licence="CC BY 4.0 (see LICENSE-DATASET in the archive)",
@@ -221,7 +247,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "pcb4",
                 "pipe_fryum",
             ),
-            survey_stats=stats(9621, 0, 1200, None, 10821, 12, None),
             method="direct",
             archives=(
                 Archive(
@@ -235,11 +260,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="mvtec_3d",
+            **from_survey("MVTec 3D-AD"),
             title="MVTec 3D-AD",
             setting="rgbd",
-            kind="real",
-            year=2021,
-            survey_ref="[11]",
             paper="Bergmann et al., The MVTec 3D-AD dataset, VISAPP 2022",
             homepage="https://www.mvtec.com/company/research/datasets/mvtec-3d-ad",
             licence="CC BY-NC-SA 4.0",
@@ -255,7 +278,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "rope",
                 "tire",
             ),
-            survey_stats=stats(2656, 294, 948, 294, 4147, 10, 41),
             archives=(
                 Archive(
                     url="https://www.mvtec.com/company/research/datasets/mvtec-3d-ad/downloads",
@@ -267,11 +289,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="real3d_ad",
+            **from_survey("Real3D-AD"),
             title="Real3D-AD",
             setting="points",
-            kind="real",
-            year=2024,
-            survey_ref="[80]",
             paper="Liu et al., Real3D-AD, NeurIPS 2023 Datasets and Benchmarks",
             homepage="https://github.com/M-3LAB/Real3D-AD",
             licence="see the project page",
@@ -289,7 +309,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "starfish",
                 "toffees",
             ),
-            survey_stats=stats(48, 604, 602, None, 1254, 12, 3),
             instructions=(
                 "Real3D-AD (real3d-ad-pcd.zip) is shared through Google Drive / Baidu links on {homepage}:\n"
                 "  1. download real3d-ad-pcd.zip from the link in that README;\n"
@@ -301,11 +320,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="anomaly_shapenet",
+            **from_survey("Anomaly-ShapeNet"),
             title="Anomaly-ShapeNet",
             setting="points",
-            kind="synthetic",
-            year=2024,
-            survey_ref="[68]",
             paper="Li et al., Towards scalable 3D anomaly detection and localization, CVPR 2024",
             homepage="https://github.com/Chopper-233/Anomaly-ShapeNet",
             licence="CC BY 4.0",
@@ -351,7 +368,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "vase8",
                 "vase9",
             ),
-            survey_stats=stats(208, 780, 943, None, 1931, 50, 7),
             instructions=(
                 "Anomaly-ShapeNet is shared on Baidu disk and on a Hugging Face dataset page\n"
                 "linked from {homepage}:\n"
@@ -365,11 +381,9 @@ REGISTRY: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             name="eyecandies",
+            **from_survey("Eyecandies"),
             title="Eyecandies",
             setting="rgbd",
-            kind="synthetic",
-            year=2022,
-            survey_ref="[15]",
             paper="Bonfiglioli et al., The Eyecandies dataset, ACCV 2022",
             homepage="https://eyecan-ai.github.io/eyecandies/",
             licence="see the project page",
@@ -385,7 +399,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                 "Marshmallow",
                 "PeppermintCandy",
             ),
-            survey_stats=stats(10000, 2250, 2250, 1000, 15500, 10, None),
             loader=False,
             instructions=(
                 "Eyecandies is listed for reference; uiad-lite has no loader for it yet (its depth maps and\n"

@@ -23,6 +23,8 @@ from uiad_lite.plots.maps import jpeg_data_uri
 OUTLINE_COLOUR = np.array([0, 235, 255], dtype=np.float32)  # cyan: stands out on brown, red and grey
 MISSING_DEPTH = np.array([0, 0, 0], dtype=np.uint8)
 SETTING_COLOURS = {"RGB": "#1f77b4", "3D": "#2ca02c", "multimodal": "#d62728"}
+#: Hover text for a dataset whose Table 2 row has 0 good test images (VisA, Real-IAD): see survey.ERRATA.
+POOLED_NOTE = "0 (pooled: the survey counts the normal images under train)"
 QUANTITIES = {  # survey column -> axis title, log axis?
     "n_total": ("samples in total", True),
     "n_train": ("training samples (normal only)", True),
@@ -120,7 +122,9 @@ def datasets_explorer(table: pd.DataFrame) -> go.Figure:
     """The survey's Table 2 as bars, one per dataset, grouped by setting and sorted by year.
 
     Colour = setting, hatched bars = synthetic datasets; the menu switches the quantity shown
-    (samples in total, training / test counts, categories, defect types). Hover for every column.
+    (samples in total, training / test counts, categories, defect types). Hover for every column;
+    a count of 0 good test images (the survey's pooling, see ``survey.ERRATA``) says so in the hover,
+    as its bar cannot show on the log axis.
     """
     needed = {"name", "setting", "year", "type", "modality", *QUANTITIES}
     missing = needed - set(table.columns)
@@ -138,16 +142,13 @@ def datasets_explorer(table: pd.DataFrame) -> go.Figure:
         "categories %{customdata[6]}, defect types %{customdata[7]}<extra></extra>"
     )
     for (setting, kind), group in groups:
+        counts = {
+            column: group[column].astype("object").where(group[column].notna(), "-").astype(str)
+            for column in ("n_train", "n_test_good", "n_test_anomaly", "n_classes", "n_anomaly_types")
+        }
+        counts["n_test_good"] = counts["n_test_good"].where(counts["n_test_good"] != "0", POOLED_NOTE)
         custom = np.column_stack(
-            [
-                group["year"].astype(str),
-                group["type"],
-                group["modality"],
-                *[
-                    group[column].astype("object").where(group[column].notna(), "-").astype(str)
-                    for column in ("n_train", "n_test_good", "n_test_anomaly", "n_classes", "n_anomaly_types")
-                ],
-            ]
+            [group["year"].astype(str), group["type"], group["modality"], *counts.values()]
         )
         figure.add_trace(
             go.Bar(

@@ -27,7 +27,7 @@ METRIC_LABELS = {
     "i_auroc": "image AUROC",
     "p_auroc": "pixel AUROC",
     "aupro": "AU-PRO (FPR ≤ 0.3)",
-    "i_f1_max": "image F1-max",
+    "i_f1_max": "image F1-max (threshold picked on the test set)",
     "p_ap": "pixel AP",
 }
 TRADEOFF_PANELS = (

@@ -10,7 +10,8 @@ Shipped files (read with :mod:`importlib.resources`, so they work from an instal
     missing (``<NA>``) where the survey prints "-". ``reference`` is the survey's reference number,
     ``extra_reference`` a second one where the survey gives two (MVTec AD).
 ``methods.csv``
-    Tables 4-9, one row per (table, method); a method listed in two tables has two rows.
+    Tables 4-9, one row per (table, method); a method listed in two tables has two rows
+    (:func:`distinct_methods` gives one row per method).
     ``paradigm_as_printed`` keeps the survey's label; ``family``/``subfamily`` normalise it to the
     vocabularies :data:`FAMILIES` and :data:`SUBFAMILIES`. ``subfamily`` is missing (NaN) where the
     survey names no finer paradigm (the reconstruction rows of Table 7). ``highlight`` is our own one-line
@@ -40,12 +41,15 @@ __all__ = [
     "ERRATA",
     "FAMILIES",
     "LEARNING_SETTINGS",
+    "SAME_METHOD",
     "SETTINGS",
     "SUBFAMILIES",
     "SURVEY_CITATION",
     "TABLE_TITLES",
+    "YEAR_MISMATCHES",
     "cite_key",
     "datasets",
+    "distinct_methods",
     "methods",
     "references",
     "validate_datasets",
@@ -120,6 +124,70 @@ ERRATA: dict[str, str] = {
         "run on FPFH point descriptors (a mapping choice, not an error in the survey)."
     ),
 }
+
+#: Rows whose table year differs from the year of the paper the row cites in the reference list:
+#: (table, method or dataset name, year in the table, reference number, year in the reference list).
+#: Tables tend to date a work by its first preprint, the reference list by its venue; ClipSAM's
+#: mismatch comes from its miscitation (see "ClipSAM reference"). The data keeps the table's year.
+YEAR_MISMATCHES: tuple[tuple[int, str, int, int, int], ...] = (
+    (4, "PFM", 2023, 120, 2022),
+    (5, "SSMCTB", 2022, 90, 2023),
+    (5, "TransFusion", 2024, 42, 2023),
+    (6, "AnomalyGPT", 2023, 47, 2024),
+    (6, "ClipSAM", 2023, 139, 2022),
+    (6, "AnomalyCLIP", 2024, 161, 2023),
+    (7, "Reg3D-AD", 2024, 80, 2023),
+    (7, "CPMF", 2023, 19, 2024),
+    (7, "CFM", 2024, 30, 2023),
+    (8, "AnomalyGPT", 2023, 47, 2024),
+    (8, "AnomalyCLIP", 2024, 161, 2023),
+    (8, "DiAD", 2023, 51, 2024),
+    (8, "IUF", 2024, 115, 2023),
+    (9, "DBRN", 2024, 14, 2023),
+    (2, "GoodsAD", 2023, 148, 2024),
+    (2, "MAD-Sim", 2023, 160, 2024),
+    (2, "DTD-Synthetic", 2024, 2, 2023),
+    (2, "Real3D-AD", 2024, 80, 2023),
+    (2, "Anomaly-ShapeNet", 2024, 68, 2023),
+)
+
+#: Names under which the tables list one and the same method: alias -> the name we count it by.
+SAME_METHOD: dict[str, str] = {"SAA": "SAA/SAA+"}
+
+
+def _mismatch_text(tables: str) -> str:
+    rows = [row for row in YEAR_MISMATCHES if (row[0] == 2) == (tables == "2")]
+    names = dict.fromkeys(name for _, name, *_ in rows)
+    parts = [f"{name} (Table {t}: {year}, [{ref}]: {ref_year})" for t, name, year, ref, ref_year in rows]
+    return f"{len(names)} {'datasets' if tables == '2' else 'methods'}: " + "; ".join(parts) + "."
+
+
+ERRATA.update(
+    {
+        "Method years vs reference list": (
+            "Tables 4-9 date some methods a year apart from the paper their reference number points to, "
+            + _mismatch_text("4-9")
+            + " The data keeps the tables' years."
+        ),
+        "Dataset years vs reference list": (
+            "Table 2 dates some datasets a year apart from the paper it cites, "
+            + _mismatch_text("2")
+            + " The data keeps the table's years."
+        ),
+        "SAA in two tables": (
+            "Table 6 lists 'SAA/SAA+' and Table 8 lists 'SAA', both citing [20]: one method under two names, "
+            "so the tables hold 129 distinct methods, not the 130 distinct names (see distinct_methods())."
+        ),
+        "VisA and Real-IAD pooled counts": (
+            "Table 2 lists no good test images for VisA (9,621 train, 0 good test, 1,200 anomalous) "
+            "and Real-IAD (72,840 train, 0 good test, 78,210 anomalous). For VisA, 9,621 is every normal "
+            "image of the dataset: the table pools the images by label, not by the split methods are "
+            "evaluated on (an image AUROC needs good test images), and VisA's one-class split "
+            "(split_csv/1cls.csv) moves part of the normal images to the test set. Real-IAD's counts are "
+            "pooled the same way (0 good test images)."
+        ),
+    }
+)
 
 _DATASET_COLUMNS = {
     "name": "text",
@@ -350,6 +418,24 @@ def methods(
     frame = _pick(frame, "subfamily", subfamily, all_subfamilies)
     frame = _pick(frame, "learning_setting", learning_setting, LEARNING_SETTINGS)
     return frame.reset_index(drop=True).copy()
+
+
+def distinct_methods() -> pd.DataFrame:
+    """One row per distinct method of Tables 4-9 (129), however many tables list it.
+
+    A method listed twice (e.g. DRÆM in Tables 5 and 9) keeps the row of its first table, so Tables
+    4-7 give its paradigm family and Tables 8-9 only the 25 methods no other table lists; names in
+    :data:`SAME_METHOD` are merged (SAA, see :data:`ERRATA`). Added columns: ``tables`` (the tables
+    listing it, e.g. ``"5, 9"``) and ``only_in_tables_8_9`` (True for the methods the paradigm tables
+    4-7 do not list).
+    """
+    frame = _methods().assign(method=lambda f: f["method"].replace(SAME_METHOD))
+    frame = frame.sort_values(["table"], kind="stable")
+    tables = frame.groupby("method", sort=False)["table"].agg(lambda t: ", ".join(map(str, sorted(set(t)))))
+    first = frame.drop_duplicates("method").set_index("method")
+    first["tables"] = tables
+    first["only_in_tables_8_9"] = first["table"] >= 8
+    return first.reset_index().sort_values(["table", "method"], kind="stable").reset_index(drop=True)
 
 
 def _normalise_name(name: str) -> str:
