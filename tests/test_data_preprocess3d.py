@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 import data_fixtures as fx  # noqa: E402
@@ -73,6 +74,11 @@ def test_load_with_preprocess_writes_a_cache_and_never_touches_the_originals(tmp
     assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
     written = sorted((tmp_path / "cache").rglob("*.tiff"))
     assert len(written) == 3 + 1 + 3 and not list((tmp_path / "cache").rglob("*.tmp"))
+    assert len(list((tmp_path / "cache").rglob("rgb/*.png"))) == 3 + 1 + 3
+    removed = original.any(axis=-1) & ~sample.xyz.any(axis=-1)
+    original_rgb = np.asarray(Image.open(sample.meta["image_original"]).convert("RGB"))
+    assert (sample.image[removed] == 0).all()  # BTF zeroes the colour of removed points too
+    np.testing.assert_array_equal(sample.image[~removed], original_rgb[~removed])
 
     def fail(*args, **kwargs):
         raise AssertionError("cached files must be reused")
@@ -93,3 +99,66 @@ def test_preprocess_is_refused_for_image_datasets(tmp_path):
     fx.write_mvtec_ad(tmp_path)
     with pytest.raises(ValueError, match="preprocess"):
         load("mvtec_ad", root=tmp_path, category="bottle", preprocess=True)
+
+
+def test_defaults_are_the_released_script_values():
+    """3D-ADS utils/preprocessing.py: segment_plane(0.004, ransac_n=50, 1000 iterations) on a 10-px
+    frame of points with all coordinates non-zero, 5 mm plane distance, cluster_dbscan(0.006, 30) on
+    every point, RGB of removed points zeroed."""
+    params = PlaneRemoval()
+    assert (params.border, params.ransac_distance, params.ransac_n) == (10, 0.004, 50)
+    assert params.iterations == 1000
+    assert (params.distance, params.cluster_eps, params.cluster_min_points) == (0.005, 0.006, 30)
+    assert params.valid == "all" and params.max_cluster_points is None and params.zero_rgb
+
+
+def test_border_points_with_a_zero_coordinate_do_not_fit_the_plane():
+    """Most of the frame holds points with x == 0 on a steep false plane; only the rest is the table
+    (z = 0.25). The released validity rule (all coordinates non-zero) ignores the former."""
+    size = 60
+    rows, cols = np.mgrid[0:size, 0:size]
+    x, y = (cols - size / 2) * 0.001 + 0.0005, (rows - size / 2) * 0.001 + 0.0005
+    xyz = np.stack([x, y, np.full_like(x, 0.25)], axis=-1).astype(np.float32)
+    false = (cols % 10) < 7
+    xyz[false, 0] = 0.0
+    xyz[false, 2] = 0.3 + 0.5 * y[false]
+    released = preprocess3d.fit_table_plane(xyz, PlaneRemoval())
+    assert abs(abs(released[2]) - 1.0) < 1e-6 and abs(abs(released[3]) - 0.25) < 1e-6
+    anything = preprocess3d.fit_table_plane(xyz, PlaneRemoval(valid="any"))
+    assert abs(abs(anything[2]) - 1.0) > 1e-3  # the steep false plane wins when any coordinate counts
+
+
+def test_largest_label_includes_noise_as_released():
+    """Sparse points that DBSCAN calls noise everywhere: the released vote keeps them all."""
+    points = np.random.default_rng(0).uniform(0, 1, size=(200, 3))
+    assert preprocess3d.largest_cluster(points, PlaneRemoval()).all()
+    assert not preprocess3d.largest_cluster(points, PlaneRemoval.fast()).any()
+
+
+def test_rgb_pixels_of_removed_points_are_zeroed_and_missing_pixels_keep_their_colour():
+    xyz, box = scene()
+    xyz[40:44, 50:54] = 0.0  # a hole without any coordinate on the table
+    rgb = np.random.default_rng(1).integers(1, 256, size=(*xyz.shape[:2], 3), dtype=np.uint8)
+    params = PlaneRemoval(border=6, distance=0.003, cluster_eps=0.003, cluster_min_points=5)
+    cleaned_xyz, cleaned_rgb = preprocess3d.remove_background_rgbd(xyz, rgb, params)
+    removed = xyz.any(axis=-1) & ~cleaned_xyz.any(axis=-1)
+    assert removed.sum() > 1000 and not (removed & box).any()
+    assert (cleaned_rgb[removed] == 0).all()
+    np.testing.assert_array_equal(cleaned_rgb[~removed], rgb[~removed])
+    kept_colour = PlaneRemoval(border=6, distance=0.003, cluster_eps=0.003, cluster_min_points=5,
+                               zero_rgb=False)
+    np.testing.assert_array_equal(preprocess3d.remove_background_rgbd(xyz, rgb, kept_colour)[1], rgb)
+
+
+def test_fast_option_finds_the_same_object():
+    xyz, box = scene()
+    fast = PlaneRemoval.fast(border=6, distance=0.003, cluster_eps=0.003, cluster_min_points=5,
+                             max_cluster_points=200)
+    np.testing.assert_array_equal(remove_background(xyz, fast).any(axis=-1), box)
+
+
+def test_bad_parameters_name_the_field():
+    with pytest.raises(ValueError, match="valid"):
+        PlaneRemoval(valid="some")
+    with pytest.raises(ValueError, match="ransac_n"):
+        PlaneRemoval(ransac_n=2)

@@ -129,10 +129,28 @@ def test_truncated_projection_keeps_offsets_inside_the_shell():
     features = normal_features(rows=300, channels=12)
     for radius in [(0.5, 0.8), (2.0, 3.0)]:
         guided, labels = gradient_guided_noise(features, discriminator, np.random.default_rng(10), sigma=0.3,
-                                               steps=4, step_size=1.0, radius=radius)
+                                               steps=4, step_size=1.0, radius=radius, project_every=2)
         lengths = np.linalg.norm(guided - features, axis=1)
         assert lengths.min() >= radius[0] - 1e-4 and lengths.max() <= radius[1] + 1e-4
         assert labels.all()
+
+
+def test_released_defaults_twenty_steps_of_0_001_then_the_shell_every_fifth_step():
+    """GLASS as released: 20 ascent steps of 0.001 along the normalised gradient, projection of the
+    offset onto 0.5 <= |d| <= 1.0 after steps 5, 10, 15, 20 (never before the first five)."""
+    features = normal_features(rows=40, channels=16)
+    weight = torch.linspace(-1.0, 2.0, 16)
+    noise, _ = gaussian_feature_noise(features, np.random.default_rng(3))  # SimpleNet's sigma 0.015
+    assert np.linalg.norm(noise - features, axis=1).max() < 0.2  # the start lies inside the shell's hole
+    free, _ = gradient_guided_noise(features, LinearDiscriminator(weight), np.random.default_rng(3),
+                                    radius=(0.0, float("inf")))
+    np.testing.assert_allclose(free, noise - 20 * 0.001 * (weight / weight.norm()).numpy(), atol=1e-5)
+    guided, _ = gradient_guided_noise(features, LinearDiscriminator(weight), np.random.default_rng(3))
+    lengths = np.linalg.norm(guided - features, axis=1)
+    # lifted onto the inner radius at step 5, then at most fifteen more steps of 0.001
+    assert lengths.min() >= 0.5 - 1e-4 and lengths.max() <= 0.5 + 15 * 0.001 + 1e-4
+    early, _ = gradient_guided_noise(features, LinearDiscriminator(weight), np.random.default_rng(3), steps=4)
+    assert np.linalg.norm(early - features, axis=1).max() < 0.2  # no projection before step 5
 
 
 def test_guided_noise_on_a_feature_map_under_no_grad_with_partial_fraction():

@@ -169,7 +169,7 @@ def test_draem_follows_its_blending_rule_with_a_single_beta():
     constant = np.full((8, 8, 3), (240, 30, 90), np.uint8)
     for seed in range(5):
         altered, mask = draem_perlin(image, np.random.default_rng(seed), texture_source=[constant],
-                                     threshold=0.2)
+                                     threshold=0.2, texture_ops=0)
         slopes = []
         for channel in range(3):
             original = image[..., channel][mask].astype(float)
@@ -181,7 +181,7 @@ def test_draem_follows_its_blending_rule_with_a_single_beta():
             slopes.append(slope)
         assert slopes, "the mask fell on flat pixels only"
         assert np.ptp(slopes) < 0.05
-        assert 0.1 - 0.05 <= 1.0 - slopes[0] <= 1.0 + 0.05  # beta inside [0.1, 1.0] up to fit error
+        assert 0.2 - 0.05 <= 1.0 - slopes[0] <= 1.0 + 0.05  # beta inside [0.2, 1.0] up to fit error
 
 
 def test_draem_threshold_controls_area_and_beta_controls_strength():
@@ -233,7 +233,7 @@ def test_nsa_mask_is_the_set_of_pixels_changed_by_more_than_min_change(min_chang
     image, _ = object_image()
     for seed in range(6):
         altered, mask = nsa_poisson(image, other_normal_image(), np.random.default_rng(seed),
-                                    min_change=min_change)
+                                    min_change=min_change, num_patches=1)
         assert_exact_mask(image, altered, mask)
         change = np.abs(altered.astype(int) - image.astype(int)).max(axis=-1)
         assert (change[mask] > min_change).all()
@@ -251,7 +251,7 @@ def test_nsa_blend_is_seamless_where_a_plain_paste_would_jump():
     source_step = np.abs(np.diff(source.astype(int), axis=1)).max()
     for seed in range(6):
         altered, mask = nsa_poisson(destination, source, np.random.default_rng(seed), min_change=0,
-                                    patch_size=(0.4, 0.5))
+                                    num_patches=1, width_bounds=(0.2, 0.5))
         jumps = []
         for axis in (0, 1):
             for shift in (1, -1):
@@ -387,11 +387,12 @@ def test_texture_folder_errors_say_what_is_missing(tmp_path, monkeypatch):
         pick_texture("dtd", (8, 8), np.random.default_rng(0))
 
 
-def test_nsa_defect_grows_with_patch_size():
+def test_nsa_defect_grows_with_the_gamma_offset():
     image, other = object_image()[0], other_normal_image()
     mean_area = {
-        size: np.mean([nsa_poisson(image, other, np.random.default_rng(seed), patch_size=(size, size),
-                                   resize=(1.0, 1.0))[1].sum() for seed in range(12)])
-        for size in (0.15, 0.3, 0.5)
+        offset: np.mean([nsa_poisson(image, other, np.random.default_rng(seed), num_patches=1,
+                                     gamma=(2.0, 0.02, offset), resize_bounds=(1.0, 1.0))[1].sum()
+                         for seed in range(12)])
+        for offset in (0.06, 0.12, 0.25)
     }
-    assert mean_area[0.15] < mean_area[0.3] < mean_area[0.5], mean_area
+    assert mean_area[0.06] < mean_area[0.12] < mean_area[0.25], mean_area

@@ -89,11 +89,25 @@ def test_bulge_strength_and_size_grow_with_their_parameters():
             shifts.append(np.linalg.norm(altered[labels] - points[labels], axis=1).mean())
         mean_shift[magnitude] = np.mean(shifts)
     assert mean_shift[0.01] < mean_shift[0.03] < mean_shift[0.1]
-    size = {
-        n: np.mean([point_bulge(points, np.random.default_rng(s), n_affected=n)[1].sum() for s in range(20)])
-        for n in (20, 80, 300)
-    }
-    assert size[20] < size[80] < size[300]
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_labelled_points_are_one_local_patch_whose_extent_grows_with_n_affected(name):
+    """The labels mark one neighbourhood: exactly the ``n`` points nearest to some point of the cloud
+    (not ``n`` points scattered over it), and a larger ``n`` covers a wider part of the surface."""
+    points = sphere(1500)
+    extent = {}
+    for n in (20, 80, 300):
+        spans = []
+        for seed in range(6):
+            _, labels = GENERATORS[name](points, np.random.default_rng(seed), n)
+            moved = set(np.flatnonzero(labels).tolist())
+            assert len(moved) == n
+            assert any(nearest(points, centre, n) == moved for centre in moved)
+            chosen = points[labels].astype(np.float64)
+            spans.append(np.linalg.norm(chosen - chosen.mean(axis=0), axis=1).max())
+        extent[n] = np.mean(spans)
+    assert extent[20] < extent[80] < extent[300]
 
 
 def test_noise_patch_spread_matches_sigma():

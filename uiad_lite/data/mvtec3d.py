@@ -10,7 +10,8 @@ pixel (all three zero where the sensor returned no point)::
     <root>/<category>/test/<defect>/gt/000.png        (ground truth; all black for test/good)
 
 `preprocess=True` applies the background-plane removal of BTF (Horwitz & Hoshen 2023, ref. [53])
-out of place, into a cache folder (see `preprocess3d`).
+as the authors' script does it, out of place, into a cache folder: the table and stray points become
+missing, and their RGB pixels black (see `preprocess3d`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ with its exact ground truth (H x W bool mask or N bool labels marking exactly wh
 from uiad_lite.simulation.depth import depth_bump
 from uiad_lite.simulation.feature import gaussian_feature_noise, gradient_guided_noise
 from uiad_lite.simulation.foreground import foreground_mask
-from uiad_lite.simulation.image import cutpaste, draem_perlin, nsa_poisson
+from uiad_lite.simulation.image import cutpaste, draem_perlin, jitter_colors, nsa_poisson
 from uiad_lite.simulation.on_samples import simulate_on_sample
 from uiad_lite.simulation.perlin import perlin_noise, random_perlin_field
 from uiad_lite.simulation.pointcloud import point_bulge, point_noise_patch
@@ -21,6 +21,7 @@ __all__ = [
     "foreground_mask",
     "gaussian_feature_noise",
     "gradient_guided_noise",
+    "jitter_colors",
     "nsa_poisson",
     "perlin_noise",
     "point_bulge",

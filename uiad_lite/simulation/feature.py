@@ -94,34 +94,39 @@ def gradient_guided_noise(
     discriminator: Callable[[torch.Tensor], torch.Tensor],
     rng: np.random.Generator,
     sigma: float = 0.015,
-    steps: int = 5,
-    step_size: float = 0.1,
-    radius: tuple[float, float] = (0.0, float("inf")),
+    steps: int = 20,
+    step_size: float = 0.001,
+    radius: tuple[float, float] = (0.5, 1.0),
+    project_every: int = 5,
     fraction: float = 1.0,
 ) -> tuple[ArrayOrTensor, ArrayOrTensor]:
-    """GLASS global anomaly synthesis (Chen et al. 2024, "GAS" branch).
+    """GLASS global anomaly synthesis (Chen et al. 2024, "GAS" branch), defaults as released
+    (github.com/cqylunlun/GLASS, ``glass.py`` with ``--noise 0.015 --step 20``, manifold branch):
 
     1. start from SimpleNet noise ``g = f + eps`` (same draw as :func:`gaussian_feature_noise`);
     2. ``steps`` times, climb the discriminator's loss for calling ``g`` anomalous,
        ``L = BCE(D(g), 1) = softplus(-D(g))``, by a step of length ``step_size`` along the per-row
        normalised gradient: this pulls ``g`` towards what D still accepts as normal;
-    3. after every step, project the offset ``d = g - f`` onto the shell
-       ``radius[0] <= ||d|| <= radius[1]`` (GLASS's truncated projection), so the feature never
-       falls back onto the normal one nor drifts arbitrarily far.
+    3. after every ``project_every``-th step, project the offset ``d = g - f`` onto the shell
+       ``radius[0] <= ||d|| <= radius[1]`` (GLASS's truncated projection, r = 0.5 to 2r), so the
+       feature never falls back onto the normal one nor drifts arbitrarily far. The released radii
+       are absolute, for its 1536-channel projected features (where the starting noise has norm
+       about 0.015 * sqrt(1536) = 0.59); on features of another scale, scale the radii with them.
 
     ``discriminator`` maps an (M, C) tensor to M anomaly logits (higher = more anomalous; pass the
     pre-sigmoid output), scoring each row on its own. As grad L = -sigmoid(-D) grad D, the step
     direction is taken from grad(-D): the same direction per row, without underflow when D
     saturates. Only the features receive gradients: the discriminator's parameters and ``.grad``
     fields are untouched, but its train/eval mode is the caller's (BatchNorm layers in train mode
-    update their running statistics). Defaults are ours; GLASS tunes sigma, step and radii per
-    data set. Returns ``(features, labels)`` like :func:`gaussian_feature_noise`.
+    update their running statistics). Returns ``(features, labels)`` like :func:`gaussian_feature_noise`.
     """
     r_min, r_max = float(radius[0]), float(radius[1])
     if not 0.0 <= r_min <= r_max:
         raise ValueError(f"radius must be (r_min, r_max) with 0 <= r_min <= r_max, got {radius!r}")
     if int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if int(project_every) != project_every or project_every < 1:
+        raise ValueError(f"project_every must be a positive integer, got {project_every!r}")
     if not step_size >= 0:
         raise ValueError(f"step_size must be non-negative, got {step_size!r}")
     rows, label_shape = _as_rows(features)
@@ -134,9 +139,8 @@ def gradient_guided_noise(
         target = length.clamp(min=r_min, max=r_max)
         return normal + offset * (target / length.clamp_min(torch.finfo(offset.dtype).tiny))
 
-    synthetic = project(synthetic)
     with torch.enable_grad():
-        for _ in range(int(steps)):
+        for step in range(int(steps)):
             synthetic = synthetic.detach().requires_grad_(True)
             raw = discriminator(synthetic)
             logits = raw.reshape(-1)
@@ -147,7 +151,9 @@ def gradient_guided_noise(
             length = gradient.norm(dim=1, keepdim=True)
             safe_length = length.clamp_min(torch.finfo(length.dtype).tiny)
             direction = torch.where(length > 0, gradient / safe_length, 0.0)
-            synthetic = project(synthetic.detach() + step_size * direction)
+            synthetic = synthetic.detach() + step_size * direction
+            if (step + 1) % int(project_every) == 0:
+                synthetic = project(synthetic)
     altered = rows.detach().clone()
     altered[chosen] = synthetic.detach()
     labels = (altered != rows).any(dim=1)

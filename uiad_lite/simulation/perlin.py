@@ -101,22 +101,27 @@ def random_perlin_field(
     rng: np.random.Generator,
     scale_exponents: tuple[int, int] = (0, 6),
     rotate: bool = True,
+    rotation: tuple[float, float] = (-90.0, 90.0),
 ) -> np.ndarray:
     """DRÆM's mask noise (Zavrtanik et al. 2021): one Perlin octave whose lattice has ``2**k`` cells
-    per axis, k drawn independently per axis from ``[low, high)``, then rotated by a random angle in
-    [-90, 90] degrees (reflected borders). Threshold it to get an anomaly region."""
+    per axis, k drawn independently per axis from ``[low, high)``, then rotated about the centre by an
+    angle drawn from ``rotation`` (degrees). As in the authors' code (imgaug ``Affine``, constant
+    mode), the corners the rotation leaves uncovered are zero, so they fall below any positive
+    threshold. Threshold the field to get an anomaly region."""
     height, width = _pair(shape, "shape")
     low, high = scale_exponents
     if not 0 <= low < high:
         raise ValueError(f"scale_exponents must satisfy 0 <= low < high, got {scale_exponents!r}")
+    if not rotation[0] <= rotation[1]:
+        raise ValueError(f"rotation must be a range (low, high) in degrees, got {rotation!r}")
     cells = (2 ** int(rng.integers(low, high)), 2 ** int(rng.integers(low, high)))
     noise = perlin_noise((height, width), cells, rng)
     if not rotate:
         return noise
-    angle = float(rng.uniform(-90.0, 90.0))
-    rotation = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), angle, 1.0)
+    angle = float(rng.uniform(*rotation))
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), angle, 1.0)
     rotated = cv2.warpAffine(
-        noise.astype(np.float32), rotation, (width, height),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT,
+        noise.astype(np.float32), matrix, (width, height),
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
     )
     return rotated.astype(np.float64)

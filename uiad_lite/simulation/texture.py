@@ -1,7 +1,11 @@
 """Anomaly textures for DRÆM-style blending: a self-made default and DRÆM's random augmentation.
 
 DRÆM (Zavrtanik et al. 2021) fills its Perlin-shaped regions with images from the DTD
-texture data set (Cimpoi et al. 2014), each passed through three augmentations picked at random.
+texture data set (Cimpoi et al. 2014), each passed through three of ten augmentations, drawn
+without replacement (the authors' ``data_loader.py``, github.com/VitjanZ/DRAEM: gamma contrast,
+brightness, sharpness, hue and saturation, solarize, posterize, invert, autocontrast, equalize and a
+rotation whose uncovered corners are zero); :data:`TEXTURE_AUGMENTATIONS` re-implements the ten with
+the released parameter ranges.
 ``texture_source`` says where the textures come from:
 
 * ``None`` (default): :func:`synthetic_texture`, a colourful fractal texture made from our own
@@ -40,47 +44,105 @@ def synthetic_texture(shape: tuple[int, int], rng: np.random.Generator) -> np.nd
     return np.round(np.stack(channels, axis=-1) * 255.0).astype(np.uint8)
 
 
+def _gamma_contrast(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gamma curve 255 (v/255)^g with g in [0.5, 2], drawn per channel."""
+    gamma = rng.uniform(0.5, 2.0, size=3)
+    return np.round(255.0 * (texture / 255.0) ** gamma).astype(np.uint8)
+
+
+def _multiply_add_brightness(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Luma (Y of YCrCb) multiplied by [0.8, 1.2] and shifted by [-30, 30] grey levels."""
+    ycrcb = cv2.cvtColor(texture, cv2.COLOR_RGB2YCrCb).astype(np.float64)
+    ycrcb[..., 0] = ycrcb[..., 0] * rng.uniform(0.8, 1.2) + rng.uniform(-30.0, 30.0)
+    return cv2.cvtColor(np.clip(np.round(ycrcb), 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
+
+
+_SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0  # PIL's smoothing kernel
+
+
+def _sharpness(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """PIL-style sharpness: interpolate between a smoothed copy (factor 0) and the image (factor 1),
+    extrapolating beyond it up to factor 2; factor in [0, 2]. The one-pixel border is left as is."""
+    factor = rng.uniform(0.0, 2.0)
+    smooth = cv2.filter2D(texture.astype(np.float32), -1, _SMOOTH, borderType=cv2.BORDER_REPLICATE)
+    out = smooth + factor * (texture.astype(np.float32) - smooth)
+    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    out[[0, -1]], out[:, [0, -1]] = texture[[0, -1]], texture[:, [0, -1]]
+    return out
+
+
+def _hue_saturation(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Add independent values in [-50, 50] to hue and saturation (on a 0-255 scale; the hue wraps)."""
+    hue, saturation = rng.uniform(-50.0, 50.0, size=2)
+    hsv = cv2.cvtColor(texture, cv2.COLOR_RGB2HSV_FULL).astype(np.float64)
+    hsv[..., 0] = np.mod(np.round(hsv[..., 0] + hue), 256.0)
+    hsv[..., 1] = np.clip(np.round(hsv[..., 1] + saturation), 0, 255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
+
+
+def _solarize(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """With probability 0.5, invert the values at or above a threshold drawn from [32, 128]."""
+    if rng.uniform() >= 0.5:
+        return texture
+    threshold = rng.uniform(32.0, 128.0)
+    return np.where(texture >= threshold, 255 - texture, texture).astype(np.uint8)
+
+
+def _posterize(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Keep the top 1-8 bits of every value (bits drawn uniformly)."""
+    bits = int(rng.integers(1, 9))
+    return texture & np.uint8((0xFF << (8 - bits)) & 0xFF)
+
+
 def _invert(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 255 - texture
 
 
-def _posterize(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    bits = int(rng.integers(2, 5))
-    keep = np.uint8((0xFF << (8 - bits)) & 0xFF)
-    return texture & keep
-
-
-def _brightness_contrast(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    gain = rng.uniform(0.6, 1.4)
-    offset = rng.uniform(-40.0, 40.0)
-    return np.clip(texture.astype(np.float64) * gain + offset, 0, 255).round().astype(np.uint8)
-
-
-def _swap_channels(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.ascontiguousarray(texture[..., rng.permutation(3)])
-
-
-def _rotate_half(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.ascontiguousarray(np.rot90(texture, k=2))  # half turn keeps H x W
+def _autocontrast(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per channel, stretch the range between the cutoff % darkest and brightest values (cutoff an
+    integer in [0, 20]) to 0-255."""
+    cutoff = int(rng.integers(0, 21))
+    out = np.empty_like(texture)
+    for c in range(3):
+        channel = texture[..., c].astype(np.float64)
+        low, high = np.percentile(channel, [cutoff, 100 - cutoff])
+        if high <= low:
+            out[..., c] = texture[..., c]
+            continue
+        out[..., c] = np.clip(np.round((channel - low) * 255.0 / (high - low)), 0, 255).astype(np.uint8)
+    return out
 
 
 def _equalize(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([cv2.equalizeHist(np.ascontiguousarray(texture[..., c])) for c in range(3)], axis=-1)
 
 
+def _rotate(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotation by an angle in [-45, 45] degrees about the centre; uncovered corners are zero."""
+    height, width = texture.shape[:2]
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), rng.uniform(-45.0, 45.0), 1.0)
+    return cv2.warpAffine(texture, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+#: DRÆM's ten texture augmentations (imgaug operations in the authors' data_loader.py), in our code.
 TEXTURE_AUGMENTATIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "invert": _invert,
+    "gamma_contrast": _gamma_contrast,
+    "multiply_add_brightness": _multiply_add_brightness,
+    "sharpness": _sharpness,
+    "hue_saturation": _hue_saturation,
+    "solarize": _solarize,
     "posterize": _posterize,
-    "brightness_contrast": _brightness_contrast,
-    "swap_channels": _swap_channels,
-    "rotate_180": _rotate_half,
+    "invert": _invert,
+    "autocontrast": _autocontrast,
     "equalize": _equalize,
+    "rotate": _rotate,
 }
 
 
 def augment_texture(texture: np.ndarray, rng: np.random.Generator, n_ops: int = 3) -> np.ndarray:
-    """Apply ``n_ops`` distinct augmentations drawn from :data:`TEXTURE_AUGMENTATIONS`, as DRÆM does
-    with three of its imgaug operations."""
+    """Apply ``n_ops`` distinct augmentations drawn without replacement from
+    :data:`TEXTURE_AUGMENTATIONS`, in the drawn order, as DRÆM's ``randAugmenter`` does with three."""
     names = list(TEXTURE_AUGMENTATIONS)
     if not 0 <= n_ops <= len(names):
         raise ValueError(f"n_ops must be in [0, {len(names)}], got {n_ops}")
