@@ -44,14 +44,20 @@ def statuses(summary: str) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--skip-setup", action="store_true", help="time the book with this environment only")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
     report: dict = {}
     with tempfile.TemporaryDirectory(prefix="uiad-book-bench.") as scratch:
         scratch = Path(scratch)
-        env = {**os.environ, "UIAD_DATA": str(scratch / "data"), "UIAD_FEATURE_CACHE": str(scratch / "features")}
+        env = {
+            **os.environ,
+            "UIAD_DATA": str(scratch / "data"),
+            "UIAD_FEATURE_CACHE": str(scratch / "features"),
+        }
         uiad = Path(sys.executable).parent / "uiad-lite"
         if not args.skip_setup:
             venv = scratch / "venv"

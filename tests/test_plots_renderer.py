@@ -42,7 +42,9 @@ def test_bundle_is_strict_json_for_frames_with_object_categorical_datetime_and_n
     import plotly.express as px
 
     frame = _awkward_frame()
-    scatter = px.scatter(frame, x="when", y="value", color="kind", hover_data=["name", "year", "flag", "text"])
+    scatter = px.scatter(
+        frame, x="when", y="value", color="kind", hover_data=["name", "year", "flag", "text"]
+    )
     table = go.Figure(go.Table(cells=dict(values=frame.T.values)))  # one object array of mixed values
     for figure in (scatter, table):
         bundle = plots.JsonAndHtmlRenderer().to_mimebundle(figure.to_dict())

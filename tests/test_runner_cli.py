@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +88,8 @@ def test_summary_shows_the_first_line_of_a_long_error_and_where_the_rest_is(tmp_
 
 
 RECORDING = (
-    "# %% [markdown]\n# # A chapter that records\n\n" + PARAMETERS
+    "# %% [markdown]\n# # A chapter that records\n\n"
+    + PARAMETERS
     + "\n# %%\nfrom uiad_lite import results\nprint('others', sorted(results.load()['chapter'].unique()))\n"
     + "for category in CATEGORIES:\n"
     + "    results.record('05_records', 'M', DATASET, category, {'i_auroc': SEED / 10})\n"
@@ -220,7 +220,9 @@ def _statuses(out, capsys, *extra) -> dict[str, str]:
     return {row.split()[0]: row.split()[1] for row in rows if row.split() and row.split()[0][:2].isdigit()}
 
 
-def test_a_chapter_is_cached_until_source_parameters_package_or_data_change(project, tmp_path, capsys, monkeypatch):
+def test_a_chapter_is_cached_until_source_parameters_package_or_data_change(
+    project, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "out"
     assert _statuses(out, capsys) == {"00_good": "ok", "02_also_good": "ok"}
     first = (out / "executed" / "00_good.ipynb").read_bytes()
@@ -281,7 +283,9 @@ def test_device_cuda_without_cuda_is_refused_before_any_chapter(project, tmp_pat
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="no CUDA device"):
-        runner.run_chapters(runner.resolve_chapters(None), runner.RunOptions(out=tmp_path / "out", device="cuda"))
+        runner.run_chapters(
+            runner.resolve_chapters(None), runner.RunOptions(out=tmp_path / "out", device="cuda")
+        )
     assert not (tmp_path / "out" / "executed").exists() or not any((tmp_path / "out" / "executed").iterdir())
 
 
@@ -307,7 +311,9 @@ def test_an_interrupted_run_leaves_no_work_folders(project, tmp_path):
     assert not (out / "executed" / "03_slow.ipynb").exists()
 
 
-def test_book_is_rebuilt_only_when_its_inputs_change_and_a_failed_build_keeps_the_old_site(tmp_path, monkeypatch):
+def test_book_is_rebuilt_only_when_its_inputs_change_and_a_failed_build_keeps_the_old_site(
+    tmp_path, monkeypatch
+):
     root = tmp_path / "project"
     (root / "book").mkdir(parents=True)
     (root / "book" / "intro.md").write_text("# Intro\n")
@@ -356,5 +362,7 @@ def test_the_console_shows_the_summary_and_nothing_else(project, tmp_path):
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     lines = [line for line in (completed.stdout + completed.stderr).splitlines() if line.strip()]
-    assert lines[0].split()[:3] == ["chapter", "status", "seconds"] and lines[1].startswith("04_comm  ok"), lines
+    assert lines[0].split()[:3] == ["chapter", "status", "seconds"] and lines[1].startswith("04_comm  ok"), (
+        lines
+    )
     assert len(lines) == 2, f"unexpected console output: {lines}"

@@ -214,11 +214,14 @@ def _digest(*parts: bytes) -> str:
 def package_digest() -> str:
     """A digest of the package's source: every ``.py`` and data file under ``uiad_lite/``."""
     package = Path(__file__).resolve().parent
+    suffixes = (".py", ".csv", ".json", ".yml", ".yaml")
     files = sorted(
         path for path in package.rglob("*")
-        if path.is_file() and path.suffix in (".py", ".csv", ".json", ".yml", ".yaml") and "__pycache__" not in path.parts
+        if path.is_file() and path.suffix in suffixes and "__pycache__" not in path.parts
     )  # fmt: skip
-    return _digest(*(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() for path in files))
+    return _digest(
+        *(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() for path in files)
+    )
 
 
 def data_version(options: RunOptions) -> str:
@@ -364,7 +367,6 @@ def ipc_kernel_manager_class():
     return IpcKernelManager
 
 
-
 def stage_results(chapter: str, published: Path, staging: Path) -> Path:
     """A results folder for one run of ``chapter``: the other chapters' tables (a chapter may read
     them), but none of this chapter's old rows, so that its new table holds only this run's rows."""
@@ -466,7 +468,7 @@ def plotly_js_path() -> Path:
 
 
 def stage_book(executed: list[Path], out: Path, root: Path | None = None, stage: Path | None = None) -> Path:
-    """Copy ``book/`` and the executed notebooks into ``stage`` (default ``<out>/book``), write ``_toc.yml``."""
+    """Copy ``book/`` and the executed notebooks into ``stage`` (default ``<out>/book``), add ``_toc.yml``."""
     root = root or project_root()
     stage = stage or Path(out).resolve() / "book"
     if stage.exists():
