@@ -4,14 +4,13 @@
     python benchmarks/memory_bank_bench.py --full --device cuda   # paper: wide_resnet50_2 layer2+3, 10 %
     python benchmarks/memory_bank_bench.py --categories brick washer --json out.json
 
-Settings
-    QUICK (default)  efficientnet_lite0 (offline weights), stages 2+3 (strides 8, 16), 224 px,
-                     10 % coreset; the greedy search runs on a 64-d random projection, which keeps
-                     the projected bank in the CPU cache and makes the coreset ~10x faster than the
-                     Johnson-Lindenstrauss default (eps = 0.9 gives more dims than the 152 we have).
-    FULL (--full)    the paper's setting (Roth et al. 2022): wide_resnet50_2 "layer2"+"layer3", 224 px,
-                     10 % coreset, JL projection; needs torchvision's weights (wide_resnet50_2.tv_in1k)
-                     in the local cache.
+Settings (the package's presets, ``uiad_lite.methods.create("patchcore", preset=...)``, at 224 px)
+    QUICK (default)  preset "quick": efficientnet_lite0 (offline weights), stages 2+3 (strides 8, 16),
+                     10 % approximate-greedy coreset on a 64-d projection (keeps the projected bank in
+                     the CPU cache), embedding pooled to 256 dims.
+    FULL (--full)    preset "paper" (Roth et al. 2022, as released): wide_resnet50_2 "layer2"+"layer3",
+                     embedding pooled to 1024 dims, 10 % coreset on a 128-d projection; needs
+                     torchvision's weights (wide_resnet50_2.tv_in1k) in the local cache.
 
 Step 1 times ``fit`` + ``predict`` on ``--timing-category`` (synthetic "quick" variant: 100 train /
 60 test images at 224 px), ``--repeats`` times, keeping the fastest run (the machine may be shared), and
@@ -33,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from uiad_lite import methods
 from uiad_lite.data import categories, load
 from uiad_lite.methods.memory_bank import PatchCore
 from uiad_lite.metrics import aupro, image_auroc, pixel_auroc
@@ -41,16 +41,8 @@ from uiad_lite.results import measure
 TARGET_SECONDS = 30.0
 TARGET_I_AUROC = 0.95
 TARGET_AUPRO = 0.85
-QUICK_SETTING = dict(
-    backbone="efficientnet_lite0", layers=(2, 3), image_size=224, coreset_ratio=0.1, projection_dim=64
-)
-FULL_SETTING = dict(
-    backbone="wide_resnet50_2.tv_in1k",  # torchvision's weights, as in the paper's code
-    layers=("layer2", "layer3"),
-    image_size=224,
-    coreset_ratio=0.1,
-    projection_dim=None,
-)
+QUICK_SETTING = {**methods.preset_settings("patchcore", "quick"), "image_size": 224}
+FULL_SETTING = {**methods.preset_settings("patchcore", "paper"), "image_size": 224}
 
 
 @dataclass

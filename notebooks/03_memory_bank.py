@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,10 +42,11 @@ import pandas as pd
 import torch
 
 import uiad_lite.plots  # noqa: F401  (selects the renderer that keeps figures in the book)
-from uiad_lite import data, survey
+from uiad_lite import data, methods, metrics, survey
 from uiad_lite.experiment import run_detector
 from uiad_lite.features import resolve_device
-from uiad_lite.methods.memory_bank import CFA, PaDiM, PatchCore
+from uiad_lite.methods.memory_bank import coupled_hypersphere_loss
+from uiad_lite.methods.memory_bank.cfa import squared_distances
 from uiad_lite.plots.maps import heatmap_grid
 from uiad_lite.plots.memory_bank import (
     coreset_projection,
@@ -57,37 +60,29 @@ from uiad_lite.widgets import explore_maps
 device = str(resolve_device(DEVICE))
 categories = CATEGORIES or data.categories(DATASET, root=DATA_ROOT, setting="rgb")
 
-if QUICK:
-    # Offline ImageNet weights (EfficientNet-Lite0) at 160 px: the chapter runs in about two minutes on a CPU.
-    BACKBONE, IMAGE_SIZE = "efficientnet_lite0", 160
-    SETTINGS = {
-        "PaDiM": dict(layers=(1, 2, 3), reduced_dim=100),
-        "PatchCore": dict(layers=(2, 3), coreset_ratio=0.1, projection_dim=64),
-        "CFA": dict(layers=(2, 3), epochs=10),
-    }
-    SWEEP_CATEGORIES = categories[:1]
-    SWEEP_RATIOS = [0.01, 0.03, 0.1, 0.25, 1.0]
-    LOAD = {}
-else:
-    # The papers' setting: WideResNet-50-2 with torchvision's ImageNet weights (timm tag "tv_in1k"; they
-    # must be in the local torch or Hugging Face cache) at 224 px, images resized to 256 and centre-cropped
-    # to 224, ground truth alike, as both papers evaluate MVTec AD.
-    BACKBONE, IMAGE_SIZE = "wide_resnet50_2.tv_in1k", 224
-    LOAD = {} if DATASET == "synthetic" else dict(image_size=256, center_crop=224)
-    SETTINGS = {
-        "PaDiM": dict(layers=("layer1", "layer2", "layer3"), reduced_dim=550),
-        "PatchCore": dict(layers=("layer2", "layer3"), coreset_ratio=0.1),
-        "CFA": dict(layers=("layer1", "layer2", "layer3"), epochs=30),
-    }
-    SWEEP_CATEGORIES = categories
-    SWEEP_RATIOS = [0.001, 0.01, 0.1, 0.25, 1.0]
+# The methods' settings live in the package (uiad_lite/methods/registry.py): preset "quick" runs on a CPU
+# (offline EfficientNet-Lite0 weights at 160 px); "paper" is WideResNet-50-2 with torchvision's ImageNet
+# weights (timm tag "tv_in1k"; they must be in the local torch or Hugging Face cache) at 224 px.
+PRESET = "quick" if QUICK else "paper"
+catalogue = methods.catalogue()
+chapter_methods = catalogue[catalogue["chapter"] == "03_memory_bank"]
+# {"PaDiM": "padim", "PatchCore": "patchcore", "CFA": "cfa"}: the survey's names and the package's
+METHODS = dict(zip(chapter_methods["survey_method"], chapter_methods["name"], strict=True))
+OPTIONS = {name: {} for name in METHODS}  # preset overrides, e.g. OPTIONS["PatchCore"] = {"layers": (1, 2)}
+BACKBONE = methods.preset_settings("patchcore", PRESET)["backbone"]
+IMAGE_SIZE = methods.preset_settings("patchcore", PRESET)["image_size"]
+# The data: size="quick" shrinks a real dataset for the CPU (256 px, at most 100 training images) and picks
+# the 224 px synthetic variant; otherwise real data are read as they are and, as both papers evaluate
+# MVTec AD, resized to 256 and centre-cropped to 224, ground truth alike.
 SIZE = "quick" if QUICK else "full"
+LOAD = {} if QUICK or DATASET == "synthetic" else dict(image_size=256, center_crop=224)
+SWEEP_CATEGORIES = categories[:1] if QUICK else categories
+SWEEP_RATIOS = [0.01, 0.03, 0.1, 0.25, 1.0] if QUICK else [0.001, 0.01, 0.1, 0.25, 1.0]
 if QUICK and device == "cpu":
     # Most steps here are many small tensor operations (greedy coreset picks, CFA's batches): on a small
     # or shared CPU, one thread avoids the synchronisation cost of splitting each of them.
     torch.set_num_threads(1)
-DETECTORS = {"PaDiM": PaDiM, "PatchCore": PatchCore, "CFA": CFA}
-print(f"{DATASET}: {categories} on {device}; backbone {BACKBONE} at {IMAGE_SIZE} px")
+print(f"{DATASET}: {categories} on {device}; preset {PRESET!r}: backbone {BACKBONE} at {IMAGE_SIZE} px")
 
 # %% [markdown]
 # ## Where this sits
@@ -124,19 +119,23 @@ table4[["year", "method", "highlight"]].set_index("method")
 #
 # **PatchCore** keeps the patches themselves, all of them, in one bank
 # $\mathcal M = \bigcup_k \{\phi_{ij}(x_k)\}$, regardless of position. A test patch is as anomalous as it
-# is far from its nearest neighbour in the bank,
-# $s_{ij}(x) = \min_{m\in\mathcal M}\lVert\phi_{ij}(x) - m\rVert_2$, and the image score starts from the
-# worst patch (the paper re-weights it by how isolated that patch's neighbour is inside the bank, Eq. 7
-# of {cite}`roth2022total`). Storing every patch is wasteful: a hundred 224 px images give 78 400 of them,
-# mostly near-duplicates. PatchCore therefore keeps a *coreset* $\mathcal M_C \subset \mathcal M$ chosen
-# so that no normal patch is far from it,
+# is far from its nearest neighbour in the bank, $\min_{m\in\mathcal M}\lVert\phi_{ij}(x) - m\rVert_2$, and
+# the image score is that of the worst patch. The paper re-weights the worst patch's distance by how
+# isolated its neighbour is inside the bank (Eq. 7 of {cite}`roth2022total`); the authors' released code
+# does not: it searches the bank with FAISS `IndexFlatL2`, which returns *squared* distances, and uses
+# them as they are, $s_{ij}(x) = \min_{m}\lVert\phi_{ij}(x) - m\rVert_2^2$ for the map and
+# $\max_{ij} s_{ij}(x)$ for the image. Storing every patch is wasteful: a hundred 224 px images give
+# 78 400 of them, mostly near-duplicates. PatchCore therefore keeps a *coreset*
+# $\mathcal M_C \subset \mathcal M$ chosen so that no normal patch is far from it,
 #
 # $$\mathcal M_C^{*} = \arg\min_{\mathcal M_C,\ |\mathcal M_C| = r|\mathcal M|}\
 #   \max_{m\in\mathcal M}\ \min_{n\in\mathcal M_C} \lVert m - n\rVert_2,$$
 #
-# solved approximately by the greedy k-center rule: start anywhere, then repeatedly add the patch that is
-# farthest from everything chosen so far. The ratio $r$ (1 % to 25 % in the paper) trades memory and
-# search time against accuracy.
+# solved approximately by the greedy k-center rule: start somewhere, then repeatedly add the patch that is
+# farthest from everything chosen so far. The released code runs it on a random 128-dimensional linear
+# projection of the patches and starts from the patch farthest on average from ten random anchors
+# ("approximate greedy"); anomalib starts from a random patch. The ratio $r$ (1 % to 25 % in the paper)
+# trades memory and search time against accuracy.
 #
 # **CFA** keeps one centroid per cell as well, but first *adapts* the features: a small trainable
 # patch descriptor $\psi$ (a 1×1 convolution that also sees the cell's coordinates) maps each feature
@@ -149,47 +148,54 @@ table4[["year", "method", "highlight"]].set_index("method")
 # \end{aligned}$$
 #
 # The point is to correct the ImageNet bias of the features for the product at hand, while the memory
-# stays as small as the grid. It is the only method of the three with a training loop. A detail worth
-# checking with the defaults of the paper's code ($r = 10^{-5}$, $\alpha = 0.1$): a squared distance is never
-# negative, so $r^2 - \lVert\cdot\rVert^2 - \alpha < 0$ always and the second (repulsion) term is zero.
-# As published, CFA trains on attraction alone; only a radius with $r^2 > \alpha$ would switch it on
-# (`coupled_hypersphere_loss` in the module, and its test, show both cases).
+# stays as small as the grid. It is the only method of the three with a training loop. In the authors'
+# code the radius is not a constant: $r$ is a trainable parameter that starts at $10^{-5}$ and is
+# optimised with the descriptor (and the loss is divided by $\nu = 10^{-3}$). While $r^2 < \alpha = 0.1$
+# the repulsion term is zero for every distance, since $r^2 - \lVert\cdot\rVert^2 - \alpha < 0$; as the
+# attraction term pushes $r$ up, repulsion can switch on for hard negatives closer than $r^2 - \alpha$.
+# That is the default here (`learn_radius=True`); anomalib and `learn_radius=False` keep $r$ fixed at
+# $10^{-5}$, and then CFA trains on attraction alone. Below, the run shows how far $r$ grew.
 #
 # In all three, the cell scores are upsampled to the image, smoothed with a Gaussian ($\sigma = 4$ px),
-# and the image score is the map's maximum (PatchCore: its re-weighted worst patch).
+# and the image score is the map's maximum (PatchCore: its worst patch before smoothing).
 
 # %% [markdown]
 # ## The methods in code
 #
-# The three detectors live in `uiad_lite/methods/memory_bank.py` (with the building blocks
-# `fit_gaussians`, `mahalanobis_distances`, `greedy_coreset`, `coreset_indices`, `nearest_neighbours`,
-# `reweighted_image_scores` and `coupled_hypersphere_loss`), the frozen backbones and patch features in
-# `uiad_lite/features/`. Their constructor arguments carry the papers' defaults, except the offline backbone
-# (EfficientNet-Lite0 instead of WideResNet-50) and what depends on it (PaDiM keeps 100 channels, the papers'
-# value for ResNet-18; 550 for WideResNet-50):
+# The three detectors live in `uiad_lite/methods/memory_bank/`, one file each (`padim.py`, `patchcore.py`,
+# `cfa.py`), with the pieces they share in named files: `patch_detector.py` (backbone, patch features,
+# maps), `coreset.py` (the greedy and approximate-greedy coresets) and `nearest_neighbours.py`; the frozen
+# backbones and patch features are in `uiad_lite/features/`. `uiad_lite.methods.create(name, preset=...)`
+# builds one by name. Their constructor arguments carry the defaults of the authors' released code; the
+# presets then set the backbone and what depends on it (in quick mode PaDiM keeps 100 channels, the
+# papers' value for ResNet-18; 550 for WideResNet-50). Every option and the preset in use:
 
 # %%
-for name, detector_class in DETECTORS.items():
-    print(f"{name}{inspect.signature(detector_class.__init__)}".replace("self, ", ""))
+for label, name in METHODS.items():
+    print(f"{label}{inspect.signature(methods.detector_class(name).__init__)}".replace("self, ", ""))
+    print(f"    preset {PRESET!r}: {methods.preset_settings(name, PRESET)}\n")
 
 # %% [markdown]
 # ## Run it
 #
 # One detector per method and category, fitted on the normal training images and evaluated on the test
 # images (`uiad_lite.experiment.run_detector`; every row is also stored in the results registry).
-# In quick mode the images go through the network at 160 px and CFA trains for 10 epochs; the papers use
-# 224 px and, for CFA, 30 epochs (`QUICK=False`).
+#
+# What quick mode changes: the *data* (`size="quick"`: on a real dataset, images resized to 256×256 and at
+# most 100 evenly spaced training images; on the synthetic benchmark its 224 px variant) and the *methods*
+# (`preset="quick"`: the offline EfficientNet-Lite0 backbone at 160 px instead of WideResNet-50 at 224 px,
+# PatchCore's embedding sized to the small backbone, CFA trained for 10 epochs instead of 30; the settings
+# printed above). Without it (`QUICK=False`) a real dataset is read as it is on disk and evaluated as the
+# papers do, resized to 256 and centre-cropped to 224.
 
 # %%
 experiments = {}
-for name, detector_class in DETECTORS.items():
-    settings = SETTINGS[name]
+for label, name in METHODS.items():
 
-    def make_detector(detector_class=detector_class, settings=settings):
-        return detector_class(backbone=BACKBONE, image_size=IMAGE_SIZE, device=device, seed=SEED,
-                              progress=False, **settings)
+    def make_detector(name=name, label=label):
+        return methods.create(name, preset=PRESET, device=device, seed=SEED, progress=False, **OPTIONS[label])
 
-    experiments[name] = run_detector(make_detector, chapter="03_memory_bank", method=name, dataset=DATASET,
+    experiments[label] = run_detector(make_detector, chapter="03_memory_bank", method=label, dataset=DATASET,
                                      categories=categories, root=DATA_ROOT, quick=QUICK, seed=SEED,
                                      device=device, backbone=BACKBONE, load_options=LOAD)
 
@@ -268,6 +274,79 @@ heatmap_grid([run.dataset.test[i] for i in pair], run.prediction.maps[pair], sco
 # see finer detail help with the first; more training images are the only cure for the second.
 
 # %% [markdown]
+# ## PatchCore as released, option by option
+#
+# Paper, released code and anomalib differ in five places, each an option of `PatchCore`
+# (`uiad_lite/methods/memory_bank/patchcore.py`); the defaults, and the run above, follow the released
+# code. On the weakest category, the table changes one option at a time: the two scoring options re-score
+# the bank already fitted above (`with_scoring`), the other three fit a new bank. "concat" is anomalib's
+# embedding (3×3 average pooling, concatenated stages); the last row is that embedding with the border
+# zeros left out of the 3×3 mean, which is what this package did before.
+
+# %%
+released = experiments["PatchCore"].runs[weakest].detector
+test = experiments["PatchCore"].runs[weakest].dataset.test
+variants = {
+    "released code (the defaults)": released,
+    "image score: Eq. 7 re-weighting": released.with_scoring(image_score="reweighted"),
+    "distance: Euclidean, not squared": released.with_scoring(distance="euclidean"),
+}
+refits = {
+    "coreset: exact greedy from a random start": dict(sampler="greedy"),
+    "embedding: concat, padding counted (anomalib)": dict(embedding="concat"),
+    "embedding: concat, padding not counted": dict(embedding="concat", count_padding=False),
+}
+train = experiments["PatchCore"].runs[weakest].dataset.train
+for label, options in refits.items():
+    variants[label] = methods.create("patchcore", preset=PRESET, device=device, seed=SEED, progress=False,
+                                     **OPTIONS["PatchCore"], **options).fit(train)
+option_rows = []
+for label, detector in variants.items():
+    report = metrics.evaluate(detector.predict(test), test)
+    option_rows.append({"variant": label, **{key: report[key] for key in ("i_auroc", "p_auroc", "aupro")}})
+options_table = pd.DataFrame(option_rows).set_index("variant")
+good = [sample for sample in test if sample.label == 0]
+for label in list(refits)[1:]:  # where on the grid is a good image's worst patch?
+    grid = variants[label].patch_scores(good)
+    worst = grid.flatten(1).argmax(dim=1)
+    rows, cols = worst // grid.shape[2], worst % grid.shape[2]
+    border = (rows == 0) | (cols == 0) | (rows == grid.shape[1] - 1) | (cols == grid.shape[2] - 1)
+    options_table.loc[label, "good_worst_on_border"] = float(border.float().mean())
+padding_gain = options_table["i_auroc"].iloc[4] - options_table["i_auroc"].iloc[5]
+print(f"PatchCore on {weakest}: counting the border zeros in the 3×3 mean changes image AUROC by "
+      f"{padding_gain:+.3f} (concat embedding); without them, the worst patch of "
+      f"{options_table['good_worst_on_border'].iloc[5]:.0%} of the good test images lies on the grid's edge "
+      f"(with them: {options_table['good_worst_on_border'].iloc[4]:.0%}). The released defaults reach "
+      f"{options_table['i_auroc'].iloc[0]:.3f}.")
+options_table.round(3).astype(object).fillna("–")
+
+# %% [markdown]
+# The published PatchCore numbers below were produced with the released code's choices, the defaults here:
+# image score = largest patch score, squared distances, approximate-greedy coreset, adaptive-pooling
+# embedding with zero-padded 3×3 patches. Eq. 7's re-weighting is in the paper but not in that code. One
+# option cannot change image AUROC: squaring is monotone, so the worst patch and the ranking of images stay
+# the same (only the maps' shape changes, hence pixel AUROC and AU-PRO may move). The two coresets differ in
+# where the greedy search starts and how the patches are projected, so they keep different, equally spread
+# picks; the image score, the embedding and the padding change what is compared. The padding matters more
+# than it looks: averaging only the real neighbours gives the border cells features that the bank matches
+# less well, and the last column shows where a good image's highest patch score then sits.
+#
+# CFA's radius in this run (first category): the value $r$ reached after training, and whether any hard
+# negative came within $r^2 - \alpha$ of a training patch, i.e. whether the repulsion term ever switched on.
+
+# %%
+cfa = experiments["CFA"].runs[categories[0]].detector
+with torch.no_grad():
+    cfa_train = experiments["CFA"].runs[categories[0]].dataset.train
+    distances = squared_distances(cfa._adapted(cfa.extractor(cfa_train)), cfa.centroids_)
+    total = float(coupled_hypersphere_loss(distances, cfa.num_nearest, cfa.num_hard_negatives, cfa.radius_,
+                                           cfa.margin))
+    attraction = float(coupled_hypersphere_loss(distances, cfa.num_nearest, 0, cfa.radius_, cfa.margin))
+print(f"CFA on {categories[0]}: r went from {cfa.radius:g} to {cfa.radius_:.3f} in {cfa.epochs} epochs "
+      f"(r² = {cfa.radius_**2:.3f}, alpha = {cfa.margin}); repulsion on the training patches at the end: "
+      f"{total - attraction:.4f}" + (" (still off)" if total - attraction == 0 else " (on)"))
+
+# %% [markdown]
 # ## Look closer: the coreset trade-off
 #
 # How small can the bank be? The sweep extracts the training and test features of a category once,
@@ -281,8 +360,8 @@ heatmap_grid([run.dataset.test[i] for i in pair], run.prediction.maps[pair], sco
 sweeps = {}
 for category in SWEEP_CATEGORIES:
     split = data.load(DATASET, root=DATA_ROOT, category=category, size=SIZE, **LOAD)
-    sweep_detector = PatchCore(backbone=BACKBONE, image_size=IMAGE_SIZE, device=device, seed=SEED,
-                               progress=False, **SETTINGS["PatchCore"])
+    sweep_detector = methods.create("patchcore", preset=PRESET, device=device, seed=SEED, progress=False,
+                                    **OPTIONS["PatchCore"])
     sweeps[category] = patchcore_sweep(sweep_detector, split.train, split.test, SWEEP_RATIOS)
 pd.concat({category: sweep.table for category, sweep in sweeps.items()}, names=["category"]).round(4)
 
@@ -336,8 +415,10 @@ coreset_projection(sweep.bank.patches, sweep.bank.order, projection_ratios, anom
 # **published** figures, copied from the papers, not computed here: PaDiM with WideResNet-50 and 550 random
 # channels {cite}`defard2021padim` (the same numbers appear in Tables 1 and 2 of {cite}`roth2022total`);
 # PatchCore with WideResNet-50 layers 2+3 at 224 px and three coreset ratios, image AUROC from Table 1 and
-# pixel AUROC / PRO from Table 2 of {cite}`roth2022total`; CFA with WideResNet-50 as stated in the abstract
-# of {cite}`lee2022cfa` (no PRO figure quoted there). A dash means the source gives no number.
+# pixel AUROC / PRO from Table 2 of {cite}`roth2022total` (the choices of the authors' released code, this
+# package's defaults: maximum squared patch distance, approximate-greedy coreset, adaptive pooling to
+# 1024 dimensions; not Eq. 7); CFA with WideResNet-50 as stated in the abstract of {cite}`lee2022cfa`
+# (trained with a learned radius; no PRO figure quoted there). A dash means the source gives no number.
 
 # %%
 published = pd.DataFrame(
@@ -372,18 +453,19 @@ comparison.round(3).astype(object).fillna("–")
 #
 # ## Try this
 #
-# * **Layers.** Set `SETTINGS["PatchCore"]["layers"] = (1, 2)` (finer, more local features) or `(3, 4)`
+# * **Layers.** Set `OPTIONS["PatchCore"] = {"layers": (1, 2)}` (finer, more local features) or `(3, 4)`
 #   (coarser, more semantic). Finer stages sharpen the maps of small defects but react to every grain of
 #   the texture; the deepest stage blurs localisation and, as PatchCore's authors argue
 #   {cite}`roth2022total`, leans towards what matters for ImageNet classes rather than for defects.
-# * **Coreset ratio.** Set `SETTINGS["PatchCore"]["coreset_ratio"] = 0.01`: fit and prediction get faster
+# * **Coreset ratio.** Set `OPTIONS["PatchCore"] = {"coreset_ratio": 0.01}`: fit and prediction get faster
 #   (fewer greedy picks, a smaller bank to search); watch whether the image AUROC of the textures moves.
 #   Add `0.001` to `SWEEP_RATIOS` to look for the point where accuracy finally breaks.
 # * **Backbone and resolution.** With `QUICK=False` and torchvision's `wide_resnet50_2` weights in the local
-#   cache, every method switches to the papers' backbone at 224 px (set `BACKBONE = "wide_resnet50_2"` for
-#   timm's own, differently trained weights, which anomalib loads); expect much slower fits (PaDiM starts from
+#   cache, every method switches to the papers' backbone at 224 px (add `"backbone": "wide_resnet50_2"` to a
+#   method's `OPTIONS` for timm's own, differently trained weights, which anomalib loads); expect much slower
+#   fits (PaDiM starts from
 #   1 792 channels per cell before its random reduction to 550) and better separation on hard textures.
-#   Keeping the small backbone but setting `IMAGE_SIZE = 224` roughly doubles the run time and gives thin
+#   Keeping the small backbone but passing `"image_size": 224` roughly doubles the run time and gives thin
 #   defects more grid cells to show up in.
 # * **PaDiM's alignment assumption.** Rotate the test images of an object category by a few degrees
 #   (`scipy.ndimage.rotate(sample.image, 5, reshape=False)`, and the mask with `order=0`) and predict again

@@ -131,7 +131,7 @@ table9.groupby(["subfamily", "setting"])["method"].agg(lambda names: ", ".join(n
 # Perlin-shaped region of the depth map; point-level ones push a local patch of a cloud outwards or
 # inwards (R3D-AD {cite}`zhou2024r3d`) or jitter it with noise (Group3AD {cite}`zhu2024high`).
 #
-# **The model we train** (`uiad_lite/methods/one_class/simulation_trained.py`, `SimulationTrainedHead`) keeps the
+# **The model we train** (`SimulationTrainedHead`, `methods/one_class/simulation_trained.py`) keeps the
 # common core of DRÆM's segmentation network and SimpleNet's discriminator and nothing else, so that only
 # the simulation changes between runs: frozen ImageNet patch features $\phi_p(x)$ (EfficientNet-Lite0,
 # stages 2 and 3) and a small per-patch MLP $D$ trained with the class-balanced cross-entropy
@@ -318,7 +318,8 @@ print(f"simulation_head, preset {PRESET!r}: {methods.preset_settings('simulation
 
 
 def make_head(simulation):
-    return methods.create("simulation_head", preset=PRESET, simulation=simulation, features=features, seed=SEED)
+    return methods.create("simulation_head", preset=PRESET, simulation=simulation, features=features,
+                          seed=SEED)
 
 
 simulation_names = [*SIMULATIONS, "mix"]

@@ -138,7 +138,19 @@ def test_quick_preset_resizes_and_caps_training_images(tmp_path):
     sample = splits.test[0]
     assert sample.image.shape == (12, 16, 3) and sample.mask.shape == (12, 16)
     assert sample.meta["source_size"] == (24, 32)
-    assert load("mvtec_ad", root=tmp_path, category="bottle").test[0].image.shape == (256, 256, 3)
+    quick = load("mvtec_ad", root=tmp_path, category="bottle", size="quick")
+    assert quick.test[0].image.shape == (256, 256, 3)
+
+
+def test_default_reads_a_real_dataset_as_it_is_on_disk(tmp_path):
+    """No size given: native resolution and every training image (quick would give 256 px and cap at 100)."""
+    fx.write_mvtec_ad(tmp_path, n_train=101)
+    splits = load("mvtec_ad", root=tmp_path, category="bottle")
+    assert splits.meta["size"] == "full"
+    assert len(splits.train) == 101
+    assert len(load("mvtec_ad", root=tmp_path, category="bottle", size="quick").train) == 100
+    assert splits.test[0].image.shape == (24, 32, 3) and splits.test[0].mask.shape == (24, 32)
+    assert "source_size" not in splits.test[0].meta or splits.test[0].meta["source_size"] == (24, 32)
 
 
 def test_lazy_sequence_supports_len_index_slice_iteration_and_caches(tmp_path):

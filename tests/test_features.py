@@ -203,7 +203,14 @@ def test_aggregate_neighbourhood_is_the_local_mean() -> None:
     pooled = aggregate_neighbourhood(feature, 3)
     assert pooled.shape == feature.shape
     torch.testing.assert_close(pooled[0, 1, 2, 3], feature[0, 1, 1:4, 2:5].mean())
-    torch.testing.assert_close(pooled[0, 0, 0, 0], feature[0, 0, 0:2, 0:2].mean())  # corner: 4 neighbours
+    # the zero padding counts, as in the released PatchCore code and anomalib: a corner holds 4 real
+    # neighbours, divided by 9; an edge cell 6 neighbours, divided by 9
+    torch.testing.assert_close(pooled[0, 0, 0, 0], feature[0, 0, 0:2, 0:2].sum() / 9)
+    torch.testing.assert_close(pooled[0, 1, 0, 3], feature[0, 1, 0:2, 2:5].sum() / 9)
+    real_only = aggregate_neighbourhood(feature, 3, count_padding=False)
+    torch.testing.assert_close(real_only[0, 0, 0, 0], feature[0, 0, 0:2, 0:2].mean())
+    # the interior is the same either way
+    torch.testing.assert_close(real_only[0, :, 1:-1, 1:-1], pooled[0, :, 1:-1, 1:-1])
     assert torch.equal(aggregate_neighbourhood(feature, 1), feature)
     with pytest.raises(ValueError, match="odd"):
         aggregate_neighbourhood(feature, 2)

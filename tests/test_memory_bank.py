@@ -11,11 +11,13 @@ from scipy.spatial.distance import cdist as scipy_cdist
 from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
 
 from uiad_lite.data.sample import Sample
+from uiad_lite.features import aggregate_neighbourhood
 from uiad_lite.methods.base import NotFittedError
 from uiad_lite.methods.memory_bank import (
     CFA,
     PaDiM,
     PatchCore,
+    approximate_greedy_coreset,
     coreset_indices,
     coupled_hypersphere_loss,
     fit_gaussians,
@@ -24,7 +26,10 @@ from uiad_lite.methods.memory_bank import (
     mahalanobis_distances,
     nearest_neighbours,
     reweighted_image_scores,
+    score_against_bank,
 )
+from uiad_lite.methods.memory_bank.coreset import linear_projection_matrix
+from uiad_lite.methods.memory_bank.patchcore import adaptive_pool_embedding
 from uiad_lite.metrics import aupro, image_auroc
 
 # ---------------------------------------------------------------- PatchCore coreset
@@ -130,6 +135,98 @@ def test_reweighted_image_score_matches_hand_computation() -> None:
     assert float(plain[0]) == pytest.approx(3.0)
 
 
+# ---------------------------------------------------------------- PatchCore as released
+
+
+def naive_adaptive_pool(row: np.ndarray, size: int) -> np.ndarray:
+    """adaptive_avg_pool1d by its definition: output j averages input[floor(jL/O) : ceil((j+1)L/O)]."""
+    length = len(row)
+    return np.array([row[(j * length) // size : -((-(j + 1) * length) // size)].mean() for j in range(size)])
+
+
+def test_adaptive_pool_embedding_against_a_loop_over_zero_padded_patches() -> None:
+    rng = np.random.default_rng(0)
+    stages = [
+        rng.standard_normal((2, 3, 4, 5)).astype(np.float32),
+        rng.standard_normal((2, 2, 4, 5)).astype(np.float32),
+    ]
+    ours = adaptive_pool_embedding(
+        [torch.from_numpy(s) for s in stages], 3, pretrain_dim=7, target_dim=5
+    ).numpy()
+    assert ours.shape == (2, 5, 4, 5)
+    for b, i, j in [(0, 0, 0), (1, 2, 3), (1, 3, 4), (0, 1, 0)]:
+        per_stage = []
+        for stage in stages:
+            padded = np.pad(stage[b], ((0, 0), (1, 1), (1, 1)))  # zeros outside the grid
+            patch = padded[:, i : i + 3, j : j + 3].reshape(-1)  # channel-major, then rows, then columns
+            per_stage.append(naive_adaptive_pool(patch, 7))
+        expected = naive_adaptive_pool(np.concatenate(per_stage), 5)
+        np.testing.assert_allclose(ours[b, :, i, j], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_adaptive_pool_with_one_value_per_channel_is_the_padded_3x3_mean() -> None:
+    """C·9 values pooled to C: each output is one channel's 3×3 mean, the padding's zeros counted."""
+    stage = torch.randn(1, 4, 5, 6, generator=torch.Generator().manual_seed(1)) + 3.0
+    ours = adaptive_pool_embedding([stage], 3, pretrain_dim=4, target_dim=4)
+    torch.testing.assert_close(ours, aggregate_neighbourhood(stage, 3, count_padding=True))
+    corner = stage[0, :, :2, :2].sum(dim=(1, 2)) / 9
+    torch.testing.assert_close(ours[0, :, 0, 0], corner)
+
+
+def naive_approximate_greedy(points: np.ndarray, count: int, anchors: np.ndarray) -> list[int]:
+    distances = scipy_cdist(points, points)
+    nearest = distances[:, anchors].mean(axis=1)
+    picks = []
+    for _ in range(count):
+        picks.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, distances[:, picks[-1]])
+    return picks
+
+
+def test_approximate_greedy_coreset_matches_the_released_rule() -> None:
+    points = np.random.default_rng(6).standard_normal((250, 5)).astype(np.float32)
+    anchors = np.random.default_rng(11).choice(250, size=10, replace=False)  # what seed 11 draws
+    ours = approximate_greedy_coreset(torch.from_numpy(points), 30, starting_points=10, seed=11)
+    assert list(ours) == naive_approximate_greedy(points.astype(np.float64), 30, anchors)
+    # its first pick is the point farthest on average from the anchors, not an anchor or a random one
+    assert ours[0] == int(np.argmax(scipy_cdist(points, points[anchors]).mean(axis=1)))
+
+
+def test_released_coreset_projection_and_sampler_choice() -> None:
+    matrix = linear_projection_matrix(400, 128, seed=0)
+    bound = 1 / math.sqrt(400)  # torch.nn.Linear's default initialisation range
+    assert matrix.shape == (400, 128) and np.abs(matrix).max() <= bound
+    assert matrix.std() == pytest.approx(bound / math.sqrt(3), rel=0.02)  # uniform, not Gaussian
+    features = torch.from_numpy(np.random.default_rng(7).standard_normal((400, 32)).astype(np.float32))
+    approximate = coreset_indices(features, 0.1, seed=2)
+    greedy = coreset_indices(features, 0.1, seed=2, sampler="greedy")
+    assert len(approximate) == len(greedy) == 40 and len(set(approximate.tolist())) == 40
+    assert not np.array_equal(approximate, greedy)
+    with pytest.raises(
+        ValueError, match=r"unknown coreset sampler 'fast'; choose one of \['approximate', 'greedy'\]"
+    ):
+        coreset_indices(features, 0.1, sampler="fast")
+
+
+def test_score_against_bank_uses_squared_distances_and_the_maximum_by_default() -> None:
+    rng = np.random.default_rng(8)
+    features = torch.from_numpy(rng.standard_normal((3, 6, 4, 4)).astype(np.float32))
+    bank = torch.from_numpy(rng.standard_normal((20, 6)).astype(np.float32))
+    patches = features.permute(0, 2, 3, 1).reshape(3, 16, 6).numpy().astype(np.float64)
+    nearest = np.stack([scipy_cdist(p, bank.numpy().astype(np.float64)).min(axis=1) for p in patches])
+    released = score_against_bank(features, bank, image_size=16, output_size=(16, 16), sigma=0.0)
+    np.testing.assert_allclose(released.scores, (nearest**2).max(axis=1), rtol=1e-4)  # FAISS IndexFlatL2
+    euclidean = score_against_bank(features, bank, 16, (16, 16), distance="euclidean", sigma=0.0)
+    np.testing.assert_allclose(euclidean.scores, nearest.max(axis=1), rtol=1e-4)
+    # maps carry the same patch scores (here one patch = 4×4 pixels, bilinear upsampling, no smoothing)
+    np.testing.assert_allclose(released.maps[:, 1::4, 1::4].max(axis=(1, 2)), released.scores, rtol=0.2)
+    assert not np.allclose(released.maps, euclidean.maps)
+    reweighted = score_against_bank(features, bank, 16, (16, 16), image_score="reweighted", sigma=0.0)
+    assert np.all(reweighted.scores < euclidean.scores) and np.all(reweighted.scores > 0)
+    with pytest.raises(ValueError, match=r"unknown distance 'l1'; choose one of \['squared', 'euclidean'\]"):
+        score_against_bank(features, bank, 16, (16, 16), distance="l1")
+
+
 # ---------------------------------------------------------------- PaDiM
 
 
@@ -165,10 +262,18 @@ def test_coupled_hypersphere_loss_by_hand() -> None:
     loss_small_r = coupled_hypersphere_loss(squared, 1, 1, radius=1.0, margin=0.1)
     # r^2 = 1: attraction 0 (0.1 and 1.0 are <= 1), repulsion max(0, 1 - 0.2 - 0.1) and max(0, 1 - 1 - 0.1)
     assert float(loss_small_r) == pytest.approx((0.7 + 0.0) / 2)
-    # the paper's defaults (r = 1e-5, alpha = 0.1): r^2 - d - alpha < 0 for every d >= 0, no repulsion
-    distances = torch.rand(50, 12, generator=torch.Generator().manual_seed(0)) * 3
-    with_negatives = coupled_hypersphere_loss(distances, 3, 3, radius=1e-5, margin=0.1)
-    assert float(with_negatives) == pytest.approx(float(coupled_hypersphere_loss(distances, 3, 0, 1e-5, 0.1)))
+    # the released code divides by nu = 1e-3
+    assert float(coupled_hypersphere_loss(squared, 1, 1, 1.0, 0.1, nu=1e-3)) == pytest.approx(700.0 / 2)
+
+
+def test_learnable_radius_gets_a_gradient_that_grows_it() -> None:
+    """As released, r is a parameter: at r = 1e-5 every attraction hinge is active, so dL/dr < 0 and a
+    gradient step enlarges r (repulsion can only start once r^2 > alpha)."""
+    squared = torch.rand(40, 9, generator=torch.Generator().manual_seed(0)) + 0.5
+    radius = torch.tensor(1e-5, requires_grad=True)
+    coupled_hypersphere_loss(squared, 3, 3, radius, margin=0.1, nu=1e-3).backward()
+    # L_att = mean(d - r^2) / nu over the K nearest, so dL/dr = -2 r / nu exactly
+    assert float(radius.grad) == pytest.approx(-2 * 1e-5 / 1e-3, rel=1e-4)
 
 
 # ---------------------------------------------------------------- detectors end to end
@@ -211,7 +316,11 @@ def test_detector_protocol_shapes_and_determinism(kind, tiny_brick, lite0_backbo
     assert first.scores.shape == (len(test),) and np.all(np.isfinite(first.scores))
     assert first.maps.shape == (len(test), *test[0].mask.shape) and first.maps.dtype == np.float32
     assert np.all(np.isfinite(first.maps))
-    np.testing.assert_array_equal(first.scores, detector.predict(test).scores)  # same call, same numbers
+    part = detector.predict(test[3:7])  # each image is scored on its own, whatever else is in the call
+    np.testing.assert_allclose(part.scores, first.scores[3:7], rtol=1e-5)
+    np.testing.assert_allclose(
+        part.maps, first.maps[3:7], rtol=1e-4, atol=1e-5 * float(np.abs(first.maps).max())
+    )
     again = make_detector(kind, lite0_backbones).fit(train).predict(test)  # same seed, same numbers
     np.testing.assert_allclose(again.scores, first.scores, rtol=1e-5)
 
@@ -260,9 +369,15 @@ def test_invalid_hyper_parameters(lite0_backbones) -> None:
 
 def test_patchcore_bank_is_the_coreset_of_all_patches(tiny_brick, lite0_backbones) -> None:
     train, _ = tiny_brick
-    detector = make_detector("patchcore", lite0_backbones).fit(train)
     grid_patches = len(train) * (TINY_SIZE // 8) ** 2
-    assert detector.memory_bank_.shape == (int(grid_patches * 0.25), 40 + 112)
+    released = make_detector("patchcore", lite0_backbones, pretrain_dim=96, target_dim=64).fit(train)
+    assert released.memory_bank_.shape == (int(grid_patches * 0.25), 64)
+    concat = make_detector("patchcore", lite0_backbones, embedding="concat").fit(train)
+    assert concat.memory_bank_.shape == (int(grid_patches * 0.25), 40 + 112)
+    features = concat.extractor(train)
+    patches = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
+    expected = patches[torch.from_numpy(coreset_indices(patches, 0.25, seed=0))]
+    torch.testing.assert_close(concat.memory_bank_, expected, rtol=0, atol=0)
 
 
 def test_cfa_training_pulls_features_to_the_centroids(tiny_brick, lite0_backbones) -> None:
@@ -273,6 +388,41 @@ def test_cfa_training_pulls_features_to_the_centroids(tiny_brick, lite0_backbone
     assert detector.centroids_.shape == ((TINY_SIZE // 8) ** 2 // 2, 152)
     assert len(detector.loss_history_) == 8
     assert detector.loss_history_[-1] < 0.7 * detector.loss_history_[0]
+
+
+def test_patchcore_options_change_only_what_they_name(tiny_brick, lite0_backbones) -> None:
+    train, test = tiny_brick
+    fitted = make_detector("patchcore", lite0_backbones).fit(train)
+    for option in (dict(image_score="reweighted"), dict(distance="euclidean")):
+        rescored = fitted.with_scoring(**option)
+        assert rescored.memory_bank_ is fitted.memory_bank_ and fitted.image_score == "max"
+        fresh = make_detector("patchcore", lite0_backbones, **option).fit(train)
+        np.testing.assert_allclose(rescored.predict(test).scores, fresh.predict(test).scores, rtol=1e-5)
+    with pytest.raises(ValueError, match="test-time options"):
+        fitted.with_scoring(coreset_ratio=0.5)
+    for name, bad in [
+        ("embedding", "mean"),
+        ("sampler", "fast"),
+        ("distance", "l1"),
+        ("image_score", "mean"),
+    ]:
+        with pytest.raises(ValueError, match=f"unknown {name} '{bad}'; choose one of"):
+            make_detector("patchcore", lite0_backbones, **{name: bad})
+    padded = make_detector("patchcore", lite0_backbones, embedding="concat").extractor(test[:2])
+    unpadded = make_detector("patchcore", lite0_backbones, embedding="concat", count_padding=False).extractor(
+        test[:2]
+    )
+    # the first stage's grid: the corner differs by the factor 9/4, the interior not at all
+    torch.testing.assert_close(padded[:, :40, 0, 0] * 9 / 4, unpadded[:, :40, 0, 0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(padded[:, :40, 2:-2, 2:-2], unpadded[:, :40, 2:-2, 2:-2])
+
+
+def test_cfa_learns_its_radius_as_released(tiny_brick, lite0_backbones) -> None:
+    train, _ = tiny_brick
+    learned = make_detector("cfa", lite0_backbones).fit(train)  # r starts at 1e-5 and is trained
+    assert learned.radius_history_[0] > 1e-4 and learned.radius_ > learned.radius_history_[0]
+    fixed = make_detector("cfa", lite0_backbones, learn_radius=False).fit(train)
+    assert fixed.radius_history_ == pytest.approx([1e-5] * 3) and fixed.radius_ == pytest.approx(1e-5)
 
 
 # ---------------------------------------------------------------- known answers on the synthetic benchmark
@@ -364,7 +514,8 @@ def test_full_mode_settings_run_on_the_papers_backbone(tiny_brick) -> None:
         assert np.all(np.isfinite(prediction.scores))
     padim, patchcore, cfa = detectors
     assert padim.mean_.shape == ((TINY_SIZE // 4) ** 2, 550)
-    assert patchcore.memory_bank_.shape == (int(len(train) * (TINY_SIZE // 8) ** 2 * 0.1), 512 + 1024)
+    # the released embedding: 512·9 and 1024·9 values per patch pooled to 1024 each, then both to 1024
+    assert patchcore.memory_bank_.shape == (int(len(train) * (TINY_SIZE // 8) ** 2 * 0.1), 1024)
     assert cfa.centroids_.shape == ((TINY_SIZE // 4) ** 2, 1792)
 
 

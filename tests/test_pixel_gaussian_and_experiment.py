@@ -7,7 +7,7 @@ from uiad_lite import metrics, results
 from uiad_lite.data.sample import Sample
 from uiad_lite.experiment import run_detector
 from uiad_lite.methods.base import NotFittedError
-from uiad_lite.methods.pixel_gaussian import PixelGaussian
+from uiad_lite.methods.baselines.pixel_gaussian import PixelGaussian
 
 
 def _images(rng, n, defect=False):

@@ -15,7 +15,7 @@ from uiad_lite.data import synthetic
 from uiad_lite.data.sample import Sample
 from uiad_lite.data.synthetic_images import make_rgb_sample
 from uiad_lite.methods.base import NotFittedError, Prediction
-from uiad_lite.methods.simulation_trained import (
+from uiad_lite.methods.one_class.simulation_trained import (
     SIMULATION_NAMES,
     CachedPatchFeatures,
     SimulationTrainedHead,

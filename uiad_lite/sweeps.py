@@ -3,10 +3,10 @@
 :func:`coreset_sweep` measures PatchCore's coreset trade-off (Roth et al. 2022, Sec. 3.2 and
 Table 1/2): how image AUROC, AU-PRO, search time and memory change with the fraction of normal
 patches kept in the memory bank. It relies on a property of greedy k-center selection
-(:func:`uiad_lite.methods.memory_bank.greedy_coreset`): points are picked one at a time, so the
-coreset for a small ratio is a prefix of the coreset for a larger ratio (same seed, same random
-projection). The training patches are extracted once and ordered once; every ratio then only costs
-a nearest-neighbour search over a prefix of that order.
+(:mod:`uiad_lite.methods.memory_bank.coreset`, exact or approximate): points are picked one at a
+time, so the coreset for a small ratio is a prefix of the coreset for a larger ratio (same seed,
+same random projection, same sampler). The training patches are extracted once and ordered once;
+every ratio then only costs a nearest-neighbour search over a prefix of that order.
 
 :func:`patchcore_sweep` wraps the extraction: it uses a :class:`~uiad_lite.methods.memory_bank.PatchCore`
 instance only for its feature extractor and hyper-parameters, so the features match what
@@ -31,13 +31,7 @@ from tqdm.auto import tqdm
 
 from uiad_lite.data.sample import Sample
 from uiad_lite.methods.base import Prediction
-from uiad_lite.methods.memory_bank import (
-    PatchCore,
-    anomaly_maps,
-    coreset_indices,
-    nearest_neighbours,
-    reweighted_image_scores,
-)
+from uiad_lite.methods.memory_bank import PatchCore, coreset_indices, nearest_neighbours, score_against_bank
 from uiad_lite.metrics import aupro, image_auroc, pixel_auroc
 
 SWEEP_COLUMNS = (
@@ -138,12 +132,15 @@ def order_bank(
     projection_dim: int | None = None,
     threads: int | None = 1,
     progress: bool = False,
+    *,
+    sampler: str = "approximate",
+    starting_points: int = 10,
 ) -> PatchBank:
     """Run PatchCore's coreset selection once, for ``max_ratio``, and keep the pick order.
 
-    ``seed`` and ``projection_dim`` mean what they mean in
+    ``seed``, ``projection_dim``, ``sampler`` and ``starting_points`` mean what they mean in
     :func:`~uiad_lite.methods.memory_bank.coreset_indices`, so ``order[:k]`` is exactly the coreset
-    that ``PatchCore(coreset_ratio=k/M, seed=seed)`` would keep.
+    that ``PatchCore(coreset_ratio=k/M, seed=seed, ...)`` with the same options would keep.
     ``threads`` torch CPU threads are used for the greedy search (see :func:`torch_threads`).
     """
     if patches.ndim != 2:
@@ -153,8 +150,9 @@ def order_bank(
         return PatchBank(patches, np.arange(patches.shape[0], dtype=np.int64))
     with torch_threads(threads if patches.device.type == "cpu" else None):
         order = coreset_indices(
-            patches, max_ratio, seed=seed, projection_dim=projection_dim, progress=progress
-        )
+            patches, max_ratio, seed=seed, projection_dim=projection_dim, progress=progress,
+            sampler=sampler, starting_points=starting_points,
+        )  # fmt: skip
     return PatchBank(patches, order)
 
 
@@ -199,25 +197,18 @@ def score_with_bank(
     num_neighbors: int = 9,
     sigma: float = 4.0,
     max_block: int = 2**24,
+    distance: str = "squared",
+    image_score: str = "max",
 ) -> Prediction:
     """PatchCore's test-time scoring against a given memory bank (what ``PatchCore.predict`` does
-    after feature extraction): nearest-neighbour distance per patch, re-weighted image score (Eq. 6-7),
-    maps upsampled to ``image_size``, smoothed by ``sigma`` and resized to ``output_size``.
+    after feature extraction, :func:`~uiad_lite.methods.memory_bank.score_against_bank`).
 
     test_features: (N, d, h, w) patch features; bank: (B, d).
     """
-    if test_features.ndim != 4:
-        raise ValueError(f"test_features must be (N, d, h, w), got shape {tuple(test_features.shape)}")
-    count, dim, height, width = test_features.shape
-    if bank.ndim != 2 or bank.shape[1] != dim:
-        raise ValueError(f"bank must be (B, {dim}) to match the test features, got shape {tuple(bank.shape)}")
-    patches = test_features.permute(0, 2, 3, 1).reshape(count, height * width, dim)
-    distances, neighbours = nearest_neighbours(patches.reshape(-1, dim), bank, 1, max_block)
-    distances = distances[:, 0].reshape(count, height * width)
-    neighbours = neighbours[:, 0].reshape(count, height * width)
-    scores = reweighted_image_scores(patches, distances, neighbours, bank, num_neighbors)
-    maps = anomaly_maps(distances.reshape(count, height, width), image_size, output_size, sigma)
-    return Prediction(scores=scores.cpu().numpy(), maps=maps)
+    return score_against_bank(
+        test_features, bank, image_size, output_size, distance=distance, image_score=image_score,
+        num_neighbors=num_neighbors, sigma=sigma, max_block=max_block,
+    )  # fmt: skip
 
 
 def _labels_and_masks(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +240,8 @@ def coreset_sweep(
     extraction_ms_per_image: float = 0.0,
     max_block: int = 2**24,
     progress: bool = False,
+    distance: str = "squared",
+    image_score: str = "max",
 ) -> pd.DataFrame:
     """Score the test set against the coreset of every ratio; one row per ratio (ascending).
 
@@ -274,8 +267,9 @@ def coreset_sweep(
         memory = bank.patches[keep].contiguous()
         start = time.perf_counter()
         prediction = score_with_bank(
-            test_features, memory, image_size, masks.shape[1:], num_neighbors, sigma, max_block
-        )
+            test_features, memory, image_size, masks.shape[1:], num_neighbors, sigma, max_block,
+            distance=distance, image_score=image_score,
+        )  # fmt: skip
         search_ms = 1000.0 * (time.perf_counter() - start) / len(test_samples)
         rows.append(
             {
@@ -328,6 +322,8 @@ def patchcore_sweep(
         projection_dim=detector.projection_dim,
         threads=threads,
         progress=progress,
+        sampler=detector.sampler,
+        starting_points=detector.starting_points,
     )
     table = coreset_sweep(
         bank,
@@ -340,5 +336,7 @@ def patchcore_sweep(
         extraction_ms_per_image=extraction_ms,
         max_block=detector.max_block,
         progress=progress,
+        distance=detector.distance,
+        image_score=detector.image_score,
     )
     return PatchCoreSweep(table, bank, test_features)

@@ -1,10 +1,11 @@
 """`load(name, category=...)` and `categories(name)`: one entry point for every dataset.
 
-Real datasets are read from `root`, or from `$UIAD_DATA/<name>` when `root` is None. `size`
-picks a preset: "full" reads everything at native resolution; "quick" (for CPU runs of the
-notebooks) resizes images to 256×256, keeps at most 100 evenly spaced training images and at most
-16384 points per cloud. Explicit `image_size`, `max_train`, `max_points` override the preset. For
-the synthetic benchmark `size` selects the generated variant ("tiny", "quick", "full") instead.
+Real datasets are read from `root`, or from `$UIAD_DATA/<name>` when `root` is None, by default as
+they are on disk (`size="full"`: native resolution, every training image, every point). `size="quick"`
+is the chapters' CPU preset, asked for explicitly: it resizes images to 256×256, keeps at most 100
+evenly spaced training images and at most 16384 points per cloud. Explicit `image_size`,
+`max_train`, `max_points` override the preset. For the synthetic benchmark `size` selects the
+generated variant ("tiny", "quick", "full"; default "quick", the embedded one) instead.
 `center_crop` (after the resize) gives the PaDiM / PatchCore protocol: `image_size=256, center_crop=224`.
 """
 
@@ -65,7 +66,7 @@ def load(
     name: str,
     root: str | Path | None = None,
     category: str | None = None,
-    size: str = "quick",
+    size: str | None = None,
     *,
     seed: int = 0,
     image_size=_UNSET,
@@ -80,7 +81,9 @@ def load(
     name      one of `DATASETS`
     root      dataset folder; None -> `$UIAD_DATA/<name>` (synthetic: the generation cache)
     category  required; `categories(name, root)` lists the choices
-    size      "quick" or "full" (synthetic also "tiny"); see the module docstring
+    size      None (default) reads the data as it is: "full" for real datasets, the embedded
+              "quick" variant for synthetic; "quick" shrinks a real dataset (256 px, <= 100
+              training images, <= 16384 points); synthetic also "tiny". See the module docstring
     seed      synthetic only: generator seed
     preprocess      RGB-D only: True (or a `PlaneRemoval` with your parameters) applies BTF's
                     background-plane removal, written to `preprocess_dir` (default: a cache folder)
@@ -90,6 +93,8 @@ def load(
     entry = info(name)
     if category is None:
         raise ValueError(f"load({name!r}) needs category=...; choose from {categories(name, root)}")
+    if size is None:
+        size = "quick" if name == "synthetic" else "full"
     if name == "synthetic":
         if category not in synthetic.CATEGORIES:
             raise FileNotFoundError(

@@ -22,21 +22,29 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from uiad_lite.data.sample import Sample
+from uiad_lite.features import cache as feature_cache
 from uiad_lite.features.backbones import Backbone, images_to_tensor
 
 Reduction = Literal["none", "subset", "projection"]
 
 
-def aggregate_neighbourhood(feature: torch.Tensor, size: int = 3) -> torch.Tensor:
+def aggregate_neighbourhood(feature: torch.Tensor, size: int = 3, count_padding: bool = True) -> torch.Tensor:
     """Average each position over its size×size neighbourhood (stride 1, same grid; PatchCore Eq. 2).
 
-    Borders average only the neighbours that exist (no zero padding is counted).
+    The grid is zero-padded by size // 2. With ``count_padding=True`` (the default) every mean divides
+    by size², zeros outside the border included, as the released PatchCore code (its zero-padded
+    ``torch.nn.Unfold`` patches), CFA's code and anomalib (``avg_pool2d``'s default
+    ``count_include_pad=True``) do: a corner of a 3×3 window holds 4 real values over 9, so border
+    features are shrunk towards zero. ``count_padding=False`` divides by the number of real
+    neighbours instead (4 at a corner).
     """
     if size < 1 or size % 2 == 0:
         raise ValueError(f"neighbourhood size must be a positive odd integer, got {size}")
     if size == 1:
         return feature
-    return F.avg_pool2d(feature, kernel_size=size, stride=1, padding=size // 2, count_include_pad=False)
+    return F.avg_pool2d(
+        feature, kernel_size=size, stride=1, padding=size // 2, count_include_pad=bool(count_padding)
+    )
 
 
 def combine_stages(features: Sequence[torch.Tensor], mode: str = "bilinear") -> torch.Tensor:
@@ -132,7 +140,11 @@ class PatchFeatureExtractor:
     @torch.no_grad()
     def from_tensor(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) float images in [0, 1] -> (B, C, h, w) patch features."""
-        stages = self.backbone(images)
+        return self.from_stages(self.backbone(images))
+
+    @torch.no_grad()
+    def from_stages(self, stages: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The backbone's raw stage outputs of a batch -> (B, C, h, w) patch features."""
         stages = [aggregate_neighbourhood(stage, self.neighbourhood) for stage in stages]
         features = combine_stages(stages, self.upsample_mode)
         if self.channel_index is not None:
@@ -146,7 +158,11 @@ class PatchFeatureExtractor:
         return self._extract(len(images), lambda index: images[index], desc)
 
     def __call__(self, samples: Sequence[Sample], desc: str = "patch features") -> torch.Tensor:
-        """Samples -> (N, C, h, w) features; every sample must have an image (read once, batch by batch)."""
+        """Samples -> (N, C, h, w) features; every sample must have an image (read batch by batch).
+
+        The backbone's stage outputs go through the shared feature cache (:mod:`uiad_lite.features.cache`):
+        a second method or chapter asking for the same images, backbone and size skips the forward passes.
+        """
 
         def image_of(index: int) -> np.ndarray:
             sample = samples[index]
@@ -159,7 +175,33 @@ class PatchFeatureExtractor:
                 )
             return image
 
-        return self._extract(len(samples), image_of, desc)
+        if feature_cache.cache_dir() is None:
+            return self._extract(len(samples), image_of, desc)
+        if len(samples) == 0:
+            raise ValueError("no images to extract features from")
+        key = feature_cache.feature_key(samples, image_of, self.backbone, self.image_size)
+        stages = feature_cache.load(key)
+        if stages is None:
+            stages = self._extract_stages(len(samples), image_of, desc)
+            feature_cache.store(key, stages)
+        chunks = []
+        for start in range(0, len(samples), self.batch_size):
+            batch = [stage[start : start + self.batch_size].to(self.backbone.device) for stage in stages]
+            chunks.append(self.from_stages(batch))
+        return torch.cat(chunks)
+
+    @torch.no_grad()
+    def _extract_stages(self, count: int, image_of: Callable[[int], np.ndarray], desc: str) -> list[torch.Tensor]:
+        """The backbone's raw stage outputs for every image, on the CPU (what the cache stores)."""
+        per_stage: list[list[torch.Tensor]] | None = None
+        for start in tqdm(range(0, count, self.batch_size), desc=desc, disable=not self.progress, leave=False):
+            images = [image_of(index) for index in range(start, min(count, start + self.batch_size))]
+            batch = images_to_tensor(images, self.image_size).to(self.backbone.device)
+            outputs = [stage.cpu() for stage in self.backbone(batch)]
+            per_stage = [[] for _ in outputs] if per_stage is None else per_stage
+            for bucket, output in zip(per_stage, outputs, strict=True):
+                bucket.append(output)
+        return [torch.cat(bucket) for bucket in per_stage]
 
     def _extract(self, count: int, image_of: Callable[[int], np.ndarray], desc: str) -> torch.Tensor:
         if count == 0:
