@@ -169,7 +169,7 @@ heatmap_grid([dataset.test[i] for i in shown], prediction.maps[shown], predictio
 # %% [markdown]
 # ## Try this
 #
-# * Set `CATEGORIES = ["plate"]` and compare `PixelGaussian(blur=1.0)` with `PixelGaussian(blur=3.0)`:
+# * Set `CATEGORIES = ["plate"]` and compare `methods.create("pixel_gaussian", blur=1.0)` with `blur=3.0`:
 #   blurring hides small misalignments of the part, so image AUROC can rise, while the smallest defects fade.
 # * Lower `min_sigma` to 0.5: pixels that hardly vary in training get tiny standard deviations and
 #   any noise there becomes a large z-score — watch the false alarms grow in the heat maps.

@@ -48,6 +48,7 @@ from uiad_lite.features import resolve_device
 from uiad_lite.methods.memory_bank import coupled_hypersphere_loss
 from uiad_lite.methods.memory_bank.cfa import squared_distances
 from uiad_lite.plots.maps import heatmap_grid
+from uiad_lite.plots.survey import highlights_table
 from uiad_lite.plots.memory_bank import (
     coreset_projection,
     coreset_tradeoff,
@@ -98,7 +99,7 @@ table4 = survey.methods(table=4, subfamily="memory bank")
 later = survey.methods(table=7, subfamily="memory bank")
 print(f"Table 4: {len(table4)} RGB methods; Table 7: {len(later)} more for 3D and RGB+3D "
       f"({', '.join(later['method'])})")
-table4[["year", "method", "highlight"]].set_index("method")
+highlights_table(table4)
 
 # %% [markdown]
 # ## The idea

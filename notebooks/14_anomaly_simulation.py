@@ -52,6 +52,7 @@ from uiad_lite.methods.one_class.simulation_trained import (
     simulate_sample,
 )
 from uiad_lite.plots.maps import heatmap_grid
+from uiad_lite.plots.survey import methods_strip
 from uiad_lite.plots.simulation import (
     depth_gallery,
     feature_gallery,
@@ -88,10 +89,8 @@ size = "quick" if QUICK else "full"
 # %%
 table9 = survey.methods()
 table9 = table9[table9["table"] == 9]
-px.strip(table9, x="year", y="subfamily", color="setting", hover_name="method",
-         hover_data={"highlight": True, "year": False, "subfamily": False},
-         title="Anomaly simulation methods of the survey's Table 9, by level and year",
-         labels={"subfamily": "level"}).update_layout(height=360).show()
+methods_strip(table9, row="subfamily", row_label="level",
+              title="Anomaly simulation methods of the survey's Table 9, by level and year").show()
 table9.groupby(["subfamily", "setting"])["method"].agg(lambda names: ", ".join(names)).to_frame("methods")
 
 # %% [markdown]
@@ -465,7 +464,8 @@ print(f"CutPaste-Scar on 16 images: {positives[probe_head.min_coverage]} anomalo
 #   what it did in this run; one category and one seed move by several points from noise alone, so
 #   compare a few seeds (and CutPaste, NSA) before you conclude.
 # * **Objects only.** For the object categories (washer, plate), train DRÆM with
-#   `SimulationTrainedHead("draem", simulation_kwargs={"foreground_only": True}, ...)`: fakes on the empty
+#   `methods.create("simulation_head", simulation="draem", simulation_kwargs={"foreground_only": True}, ...)`:
+#   fakes on the empty
 #   background teach the head little; expect fewer false alarms on the background.
 # * **Coverage threshold.** `min_coverage=0.5` labels only patches mostly covered by the fake defect;
 #   thin CutPaste scars then yield fewer positive patches (counted above), and with none at all the head

@@ -366,3 +366,4 @@ def test_the_console_shows_the_summary_and_nothing_else(project, tmp_path):
         lines
     )
     assert len(lines) == 2, f"unexpected console output: {lines}"
+    assert (tmp_path / "out" / "logs" / "04_comm.kernel.log").exists(), "the kernel's own output goes here"

@@ -324,7 +324,7 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
                 progress_bar=options.progress,
                 cwd=str(out / "work"),
                 execution_timeout=options.cell_timeout,
-                kernel_manager_class=ipc_kernel_manager_class(),
+                kernel_manager_class=ipc_kernel_manager_class(out / "logs" / f"{chapter.name}.kernel.log"),
             )
         except PapermillExecutionError as error:
             return _failed(chapter, executed, out, start, error.cell_index, f"{error.ename}: {error.evalue}")
@@ -352,17 +352,26 @@ def run_chapter(chapter: Chapter, options: RunOptions, out: Path) -> ChapterResu
     return ChapterResult(chapter.name, "ok", time.perf_counter() - start, output=final)
 
 
-def ipc_kernel_manager_class():
+def ipc_kernel_manager_class(log_path: Path | None = None):
+    """A kernel manager class whose kernels talk over local sockets (IPC), not TCP: nothing else on the
+    machine can connect to them, and ipykernel has no reason to log its 'running over TCP without
+    encryption' warning. The kernel process's own output (its log lines, a crash trace) goes to
+    ``log_path`` instead of the run's console."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IpcKernelManager(AsyncKernelManager):
-        """The chapter's kernel talks over local sockets (IPC), not TCP: nothing else on the machine can
-        connect to it, and ipykernel has no reason to log its 'running over TCP without encryption'
-        warning into the run's console."""
-
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
             super().__init__(**kwargs)
+
+        async def start_kernel(self, **kwargs):
+            if log_path is None:
+                return await super().start_kernel(**kwargs)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "wb") as stream:  # the kernel process keeps its own copy of the handle
+                kwargs.setdefault("stdout", stream)
+                kwargs.setdefault("stderr", stream)
+                return await super().start_kernel(**kwargs)
 
     return IpcKernelManager
 
