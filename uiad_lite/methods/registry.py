@@ -54,7 +54,9 @@ _MEMORY_BANK = dict(
     needs="image",
 )
 
-_POINT_CLOUD = dict(family="feature embedding", subfamily="memory bank", setting="3d", chapter="09_point_clouds")
+_POINT_CLOUD = dict(
+    family="feature embedding", subfamily="memory bank", setting="3d", chapter="09_point_clouds"
+)
 
 REGISTRY: dict[str, MethodEntry] = {
     entry.name: entry
@@ -167,10 +169,12 @@ REGISTRY: dict[str, MethodEntry] = {
             },
         ),
         # point clouds (chapter 09). The survey's "PatchCore+FPFH" row is BTF's RGB + FPFH (multimodal); the
-        # FPFH-only and raw variants are its 3D ablations, hence no survey name. No backbone; quick = the grid of the quick backbone's first stage
+        # FPFH-only and raw variants are its 3D ablations, hence no survey name. No backbone; quick = the
+        # grid of the quick backbone's first stage
         # (160 px / 8 = 20) on an 80 px cloud; paper = BTF's released 224 px cloud on a 28x28 grid
         MethodEntry(
-            "btf_raw", "uiad_lite.methods.point_cloud.btf:BTFRaw", "", **_POINT_CLOUD, needs="xyz", trains=False,
+            "btf_raw", "uiad_lite.methods.point_cloud.btf:BTFRaw", "", **_POINT_CLOUD, needs="xyz",
+            trains=False,
             reference="horwitz2023back",
             presets={"quick": dict(grid=20, cloud_size=80, image_size=160),
                      "paper": dict(grid=28, cloud_size=224, image_size=224)},
@@ -182,11 +186,13 @@ REGISTRY: dict[str, MethodEntry] = {
                      "paper": dict(grid=28, cloud_size=224, image_size=224, voxel_size=0.05)},
         ),
         MethodEntry(
-            "reg3dad", "uiad_lite.methods.point_cloud.reg3dad:Reg3DAD", "Reg3D-AD", **_POINT_CLOUD, needs="points",
+            "reg3dad", "uiad_lite.methods.point_cloud.reg3dad:Reg3DAD", "Reg3D-AD", **_POINT_CLOUD,
+            needs="points",
             trains=False, reference="liu2023real3d",
-            # paper: the released voxel (0.5 mm, for Real3D-AD's dense scans) and 10000-entry banks
-            presets={"quick": dict(voxel_size="auto", memory_size=10000),
-                     "paper": dict(voxel_size=0.5, memory_size=10000)},
+            # paper: the released voxel (0.5 mm, for Real3D-AD's dense scans), 10000-entry banks, scores
+            # min-max scaled over the test batch; quick: voxel from the point spacing, scales learned at fit
+            presets={"quick": dict(voxel_size="auto", memory_size=10000, normalise="fit"),
+                     "paper": dict(voxel_size=0.5, memory_size=10000, normalise="batch")},
         ),
         MethodEntry(
             # Real3D-AD's registration-free "PatchCore + FPFH" baseline on unorganised clouds
