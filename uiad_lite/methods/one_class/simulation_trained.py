@@ -52,6 +52,7 @@ from uiad_lite.features.backbones import Backbone
 from uiad_lite.features.backbones import backbone as build_backbone
 from uiad_lite.features.patch_features import PatchFeatureExtractor
 from uiad_lite.methods.base import Detector, NotFittedError, Prediction
+from uiad_lite.methods.memory_bank.patch_detector import output_size
 from uiad_lite.simulation import cutpaste, draem_perlin, nsa_poisson
 
 # ----------------------------------------------------------------------------------------------
@@ -240,18 +241,6 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _output_size(samples: Sequence[Sample]) -> tuple[int, int]:
-    sizes = set()
-    for sample in samples:
-        sample.require("image")
-        reference = sample.mask if sample.mask is not None else sample.image
-        sizes.add(tuple(int(v) for v in reference.shape[:2]))
-    if len(sizes) != 1:
-        raise ValueError(f"predict() returns one (N, H, W) map array, so all samples must share one "
-                         f"mask/image size; got {sorted(sizes)}")
-    return sizes.pop()
-
-
 class SimulationTrainedHead:
     """Per-patch discriminator on frozen features, trained on one simulation (see module docstring).
 
@@ -429,12 +418,12 @@ class SimulationTrainedHead:
     def predict(self, samples: Sequence[Sample]) -> Prediction:
         """Anomaly maps at the masks' resolution and image scores = map maxima."""
         logits = self.patch_logits(samples)
-        output_size = _output_size(samples)
+        target_size = output_size(samples)
         maps = F.interpolate(logits[:, None].float().cpu(), size=(self.image_size,) * 2, mode="bilinear",
                              align_corners=False)[:, 0].numpy()
         if self.sigma > 0:
             maps = np.stack([gaussian_filter(m, sigma=self.sigma, mode="reflect") for m in maps])
-        maps = F.interpolate(torch.from_numpy(np.ascontiguousarray(maps))[:, None], size=output_size,
+        maps = F.interpolate(torch.from_numpy(np.ascontiguousarray(maps))[:, None], size=target_size,
                              mode="bilinear", align_corners=False)[:, 0].numpy().astype(np.float32)
         return Prediction(scores=maps.reshape(len(maps), -1).max(axis=1), maps=maps)
 
