@@ -49,7 +49,7 @@ from uiad_lite import data, methods, metrics, survey
 from uiad_lite.experiment import run_detector
 from uiad_lite.features import resolve_device
 from uiad_lite.features.point_features import point_fpfh
-from uiad_lite.methods.one_class.simulation_trained import per_defect_metrics
+from uiad_lite.methods.one_class.transfer import per_defect_metrics
 from uiad_lite.methods.point_cloud import Reg3DAD
 from uiad_lite.methods.registry import detector_class
 from uiad_lite.plots.maps import heatmap_grid

@@ -48,11 +48,10 @@ from uiad_lite.features import resolve_device
 from uiad_lite.methods.one_class.simulation_trained import (
     SIMULATIONS,
     SimulationTrainedHead,
-    run_transfer,
     simulate_sample,
 )
+from uiad_lite.methods.one_class.transfer import run_transfer
 from uiad_lite.plots.maps import heatmap_grid
-from uiad_lite.plots.survey import methods_strip
 from uiad_lite.plots.simulation import (
     depth_gallery,
     feature_gallery,
@@ -61,6 +60,7 @@ from uiad_lite.plots.simulation import (
     real_vs_simulated,
     transfer_heatmap,
 )
+from uiad_lite.plots.survey import methods_strip
 from uiad_lite.simulation import (
     cutpaste,
     depth_bump,

@@ -21,11 +21,10 @@ from uiad_lite.methods.one_class.simulation_trained import (
     SimulationTrainedHead,
     cached_features,
     patch_targets,
-    per_defect_metrics,
-    run_transfer,
     simulate_images,
     simulate_sample,
 )
+from uiad_lite.methods.one_class.transfer import per_defect_metrics, run_transfer
 
 SIZE = 128  # image side in pixels
 FEATURE_SIZE = 96  # network input side: small enough for seconds on two CPU cores
