@@ -15,36 +15,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-PRESETS = ("quick", "paper")
-PAPER_BACKBONE = "wide_resnet50_2.tv_in1k"  # torchvision's ImageNet weights, as the papers' code loads them
-QUICK_BACKBONE = "efficientnet_lite0"  # ships offline with the package's dependencies
-
-
-@dataclass(frozen=True)
-class MethodEntry:
-    """A registered detector: where its class lives, its survey metadata and its two presets."""
-
-    name: str
-    target: str  # "module:Class"
-    survey_method: str  # the name in the survey's tables ("" when the survey does not list it)
-    family: str
-    subfamily: str
-    setting: str  # rgb / 3d / multimodal
-    chapter: str
-    needs: str  # image / xyz / points (comma-separated when several)
-    trains: bool  # True when fit() runs a gradient-based training loop
-    reference: str  # BibTeX key in book/references.bib ("" for the package's own baselines)
-    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def load(self) -> type:
-        module, _, attribute = self.target.partition(":")
-        return getattr(importlib.import_module(module), attribute)
-
+from uiad_lite.methods.registry_entry import PAPER_BACKBONE, PRESETS, QUICK_BACKBONE, MethodEntry
 
 _MEMORY_BANK = dict(
     family="feature embedding",
@@ -58,9 +33,7 @@ _POINT_CLOUD = dict(
     family="feature embedding", subfamily="memory bank", setting="3d", chapter="09_point_clouds"
 )
 
-REGISTRY: dict[str, MethodEntry] = {
-    entry.name: entry
-    for entry in [
+_CORE_ENTRIES: list[MethodEntry] = [
         MethodEntry(
             "pixel_gaussian",
             "uiad_lite.methods.baselines.pixel_gaussian:PixelGaussian",
@@ -201,8 +174,30 @@ REGISTRY: dict[str, MethodEntry] = {
             presets={"quick": dict(voxel_size="auto", memory_size=10000, register=False, features=("fpfh",)),
                      "paper": dict(voxel_size=0.5, memory_size=10000, register=False, features=("fpfh",))},
         ),
-    ]
-}
+]
+
+# Families added later keep their entries beside their code: ``uiad_lite/methods/<family>/entries.py``
+# defines ``ENTRIES`` (a list of MethodEntry). They are collected here, in this order.
+FAMILY_ENTRY_MODULES = (
+    "uiad_lite.methods.teacher_student.entries",
+    "uiad_lite.methods.one_class.entries",
+    "uiad_lite.methods.flows.entries",
+    "uiad_lite.methods.multimodal.entries",
+)
+
+
+def _collect() -> dict[str, MethodEntry]:
+    entries = list(_CORE_ENTRIES)
+    for module in FAMILY_ENTRY_MODULES:
+        entries += importlib.import_module(module).ENTRIES
+    names = [entry.name for entry in entries]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise RuntimeError(f"methods registered twice: {duplicated}")
+    return {entry.name: entry for entry in entries}
+
+
+REGISTRY: dict[str, MethodEntry] = _collect()
 
 CATALOGUE_COLUMNS = [
     "name",

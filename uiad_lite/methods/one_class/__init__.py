@@ -1,6 +1,2 @@
-"""One-class classification with simulated negatives (survey Table 4, "one-class classification"; the
-simulations themselves are Table 9): a discriminator on frozen features learns normal vs simulated."""
-
-from uiad_lite.methods.one_class.simulation_trained import SimulationTrainedHead
-
-__all__ = ["SimulationTrainedHead"]
+"""One-class classification (survey Table 4): a discriminator or density learns normal vs simulated
+anomalies (the simulations themselves are Table 9). One file per method; the registry names them."""

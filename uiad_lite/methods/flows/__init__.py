@@ -1,0 +1,2 @@
+"""Normalizing flows (survey Table 4): exact likelihoods of pretrained features; low likelihood is
+anomalous."""
