@@ -183,6 +183,7 @@ FAMILY_ENTRY_MODULES = (
     "uiad_lite.methods.one_class.entries",
     "uiad_lite.methods.flows.entries",
     "uiad_lite.methods.multimodal.entries",
+    "uiad_lite.methods.point_cloud.entries",  # chapter 09's later additions (the first three are above)
 )
 
 
