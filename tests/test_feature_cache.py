@@ -76,7 +76,7 @@ def test_cached_features_equal_fresh_ones_and_skip_the_backbone(lite0, cache_fol
         lite0, image_size=64, neighbourhood=1, upsample_mode="nearest", reduction="subset", reduced_dim=20,
         progress=False,
     )(samples)  # fmt: skip
-    torch.testing.assert_close(other, expected, atol=1e-5, rtol=1e-5)  # batch size 16 vs 2
+    torch.testing.assert_close(other, expected, atol=1e-4, rtol=1e-4)  # batch size 16 vs 2
 
 
 def test_a_changed_key_extracts_again(lite0, cache_folder):
@@ -101,7 +101,9 @@ def test_a_changed_key_extracts_again(lite0, cache_folder):
     )
     PatchFeatureExtractor(random_weights, image_size=64, progress=False)(_samples())
     assert random_weights.images_seen == seen
-    assert len(list(cache_folder.glob("*.pt"))) == 6
+    # layers (1, 2) lacked layer 1 and ran the backbone, but joined the entry of the same images and
+    # weights: 4 image sets / sizes + the random weights
+    assert len(list(cache_folder.glob("*.pt"))) == 5
 
 
 def test_truncated_or_foreign_entries_are_rebuilt_not_used(lite0, cache_folder):
@@ -131,12 +133,34 @@ def test_the_folder_keeps_to_its_size_limit_least_recently_used_first(lite0, cac
 
     time.sleep(0.01)
     first_key = feature_cache.feature_key(_samples(seed=1), lambda i: _samples(seed=1)[i].image, lite0, 64)
-    assert feature_cache.load(first_key) is not None  # touched: now the most recently used
+    assert feature_cache.load(first_key, [2, 3]) is not None  # touched: now the most recently used
     first_file = feature_cache._file_for(cache_folder, first_key)
     os.utime(next(p for p in cache_folder.glob("*.pt") if p != first_file), ns=(1, 1))
     extract(_samples(seed=3))
     assert len(list(cache_folder.glob("*.pt"))) == 2
-    assert feature_cache.load(first_key) is not None, "the recently used entry stays"
+    assert feature_cache.load(first_key, [2, 3]) is not None, "the recently used entry stays"
     monkeypatch.setenv("UIAD_FEATURE_CACHE_MB", "lots")
     with pytest.raises(ValueError, match="UIAD_FEATURE_CACHE_MB"):
         extract(_samples(seed=4))
+
+
+def test_methods_asking_for_overlapping_layers_share_one_entry(cache_folder, monkeypatch):
+    """PaDiM (layers 1-3) then PatchCore (layers 2-3) on the same images: the second runs no forward
+    pass and gets exactly the stages a fresh extraction gives; asking first for fewer layers adds the
+    missing one to the same entry."""
+    layers_1_3 = CountingBackbone(backbone("efficientnet_lite0", layers=(1, 2, 3), device="cpu"))
+    layers_2_3 = CountingBackbone(backbone("efficientnet_lite0", layers=(2, 3), device="cpu"))
+    PatchFeatureExtractor(layers_1_3, image_size=64, progress=False)(_samples())
+    shared = PatchFeatureExtractor(layers_2_3, image_size=64, progress=False)(_samples())
+    assert (layers_1_3.images_seen, layers_2_3.images_seen) == (3, 0)
+    monkeypatch.setenv("UIAD_FEATURE_CACHE", "off")
+    fresh = PatchFeatureExtractor(layers_2_3.inner, image_size=64, progress=False)(_samples())
+    torch.testing.assert_close(shared, fresh, atol=1e-5, rtol=1e-5)
+    monkeypatch.setenv("UIAD_FEATURE_CACHE", str(cache_folder))
+    # the other order, on other images: (2, 3) first, then (1, 2, 3) extracts once and merges
+    PatchFeatureExtractor(layers_2_3, image_size=64, progress=False)(_samples(seed=5))
+    PatchFeatureExtractor(layers_1_3, image_size=64, progress=False)(_samples(seed=5))
+    PatchFeatureExtractor(layers_2_3, image_size=64, progress=False)(_samples(seed=5))
+    PatchFeatureExtractor(layers_1_3, image_size=64, progress=False)(_samples(seed=5))
+    assert (layers_1_3.images_seen, layers_2_3.images_seen) == (6, 3)
+    assert len(list(cache_folder.glob("*.pt"))) == 2

@@ -5,15 +5,19 @@ backbone for the same images; on two CPU cores the forward passes are most of th
 stores the backbone's raw stage outputs (before any neighbourhood aggregation, stage combination or
 channel reduction, which differ between methods) once per
 
-    (dataset, data version, category, split, backbone, weights, layers, image size)
+    (dataset, data version, category, split, backbone, weights, image size)
 
-and hands them to whoever asks next. How each part enters the key:
+and hands them to whoever asks next. An entry holds the stages extracted so far, each under its layer
+index: PaDiM asks for layers 1-3 and PatchCore, next, for layers 2-3 of the same images, so PatchCore
+reads two of PaDiM's three stages and runs no forward pass; a request for a layer the entry lacks runs
+the backbone once and adds that layer to the entry. How each part enters the key:
 
 * category and split: from the samples;
 * dataset and data version: the samples' file paths and a digest of the very pixels the backbone sees
   (after the loader's resizing and cropping), so any change of data or preprocessing is a new key;
-* backbone, weights, layers, image size: the backbone's name, its stage indices and a digest of its
-  parameters (a re-downloaded or retrained checkpoint is a new key), the network input size.
+* backbone, weights, image size: the backbone's name and a digest of its parameters (a re-downloaded
+  or retrained checkpoint is a new key), the network input size. A stage's output does not depend on
+  which other stages are returned, so the layers are not part of the key but of the entry.
 
 Entries live in ``$UIAD_FEATURE_CACHE`` (default ``$UIAD_DATA/feature_cache``, else
 ``~/.cache/uiad_lite/features``; ``UIAD_FEATURE_CACHE=off`` switches the cache off), one file per key,
@@ -35,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMAT = 1
+FORMAT = 2
 DEFAULT_LIMIT_MB = 2048
 OFF = ("0", "off", "none", "false", "no")
 
@@ -92,7 +96,6 @@ def feature_key(samples: Sequence, image_of: Callable[[int], np.ndarray], backbo
         "pixels": pixels.hexdigest(),
         "backbone": info.name,
         "weights": backbone_digest(backbone),
-        "layers": list(info.layers),
         "image_size": int(image_size),
     }
 
@@ -102,45 +105,56 @@ def _file_for(folder: Path, key: dict) -> Path:
     return folder / f"{digest[:40]}.pt"
 
 
-def load(key: dict, folder: Path | None = None) -> list[torch.Tensor] | None:
-    """The cached stage outputs for ``key``, or ``None`` (a bad or foreign entry is deleted)."""
+def _read_entry(path: Path, key: dict) -> dict[int, torch.Tensor] | None:
+    """The stages stored at ``path`` by layer, or ``None`` when the file is bad or holds another key."""
+    try:
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+        stages = dict(zip(entry["layers"], entry["stages"], strict=True))
+        valid = entry.get("key") == key and all(
+            isinstance(layer, int) and isinstance(t, torch.Tensor) and t.ndim == 4 and t.shape[0] == key["count"]
+            for layer, t in stages.items()
+        )
+    except Exception:  # truncated, corrupt or another format
+        valid = False
+    return stages if valid else None
+
+
+def load(key: dict, layers: Sequence[int], folder: Path | None = None) -> list[torch.Tensor] | None:
+    """The cached outputs of stages ``layers`` for ``key``, or ``None`` when any is missing.
+
+    A bad or foreign entry is deleted."""
     folder = cache_dir() if folder is None else folder
     if folder is None:
         return None
     path = _file_for(folder, key)
     if not path.exists():
         return None
-    try:
-        entry = torch.load(path, map_location="cpu", weights_only=True)
-        stages = entry["stages"]
-        valid = (
-            entry.get("key") == key
-            and isinstance(stages, list)
-            and all(
-                isinstance(t, torch.Tensor) and t.ndim == 4 and t.shape[0] == key["count"] for t in stages
-            )
-            and len(stages) == len(key["layers"])
-        )
-    except Exception:  # truncated, corrupt or another format
-        valid = False
-    if not valid:
+    stages = _read_entry(path, key)
+    if stages is None:
         path.unlink(missing_ok=True)
         return None
+    if not set(layers) <= set(stages):
+        return None
     os.utime(path)  # most recently used
-    return stages
+    return [stages[layer] for layer in layers]
 
 
-def store(key: dict, stages: list[torch.Tensor], folder: Path | None = None) -> Path | None:
-    """Write one entry atomically, then trim the folder to its size limit."""
+def store(key: dict, layers: Sequence[int], stages: list[torch.Tensor], folder: Path | None = None) -> Path | None:
+    """Add stages ``layers`` to the entry of ``key`` (written atomically), then trim the folder."""
     folder = cache_dir() if folder is None else folder
     if folder is None:
         return None
+    if len(layers) != len(stages):
+        raise ValueError(f"{len(stages)} stage outputs for {len(layers)} layers {list(layers)}")
     folder.mkdir(parents=True, exist_ok=True)
     path = _file_for(folder, key)
+    merged = (_read_entry(path, key) if path.exists() else None) or {}
+    merged.update({int(layer): t.detach().cpu().contiguous() for layer, t in zip(layers, stages, strict=True)})
+    order = sorted(merged)
     handle, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=folder)
     os.close(handle)
     try:
-        torch.save({"key": key, "stages": [t.detach().cpu().contiguous() for t in stages]}, temporary)
+        torch.save({"key": key, "layers": order, "stages": [merged[layer] for layer in order]}, temporary)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)

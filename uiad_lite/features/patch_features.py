@@ -180,10 +180,11 @@ class PatchFeatureExtractor:
         if len(samples) == 0:
             raise ValueError("no images to extract features from")
         key = feature_cache.feature_key(samples, image_of, self.backbone, self.image_size)
-        stages = feature_cache.load(key)
+        layers = list(self.backbone.info.layers)
+        stages = feature_cache.load(key, layers)
         if stages is None:
             stages = self._extract_stages(len(samples), image_of, desc)
-            feature_cache.store(key, stages)
+            feature_cache.store(key, layers, stages)
         chunks = []
         for start in range(0, len(samples), self.batch_size):
             batch = [stage[start : start + self.batch_size].to(self.backbone.device) for stage in stages]
@@ -191,10 +192,13 @@ class PatchFeatureExtractor:
         return torch.cat(chunks)
 
     @torch.no_grad()
-    def _extract_stages(self, count: int, image_of: Callable[[int], np.ndarray], desc: str) -> list[torch.Tensor]:
+    def _extract_stages(
+        self, count: int, image_of: Callable[[int], np.ndarray], desc: str
+    ) -> list[torch.Tensor]:
         """The backbone's raw stage outputs for every image, on the CPU (what the cache stores)."""
         per_stage: list[list[torch.Tensor]] | None = None
-        for start in tqdm(range(0, count, self.batch_size), desc=desc, disable=not self.progress, leave=False):
+        starts = range(0, count, self.batch_size)
+        for start in tqdm(starts, desc=desc, disable=not self.progress, leave=False):
             images = [image_of(index) for index in range(start, min(count, start + self.batch_size))]
             batch = images_to_tensor(images, self.image_size).to(self.backbone.device)
             outputs = [stage.cpu() for stage in self.backbone(batch)]
