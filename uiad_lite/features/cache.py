@@ -111,9 +111,10 @@ def _read_entry(path: Path, key: dict) -> dict[int, torch.Tensor] | None:
         entry = torch.load(path, map_location="cpu", weights_only=True)
         stages = dict(zip(entry["layers"], entry["stages"], strict=True))
         valid = entry.get("key") == key and all(
-            isinstance(layer, int) and isinstance(t, torch.Tensor) and t.ndim == 4 and t.shape[0] == key["count"]
+            isinstance(layer, int) and isinstance(t, torch.Tensor) and t.ndim == 4
+            and t.shape[0] == key["count"]
             for layer, t in stages.items()
-        )
+        )  # fmt: skip
     except Exception:  # truncated, corrupt or another format
         valid = False
     return stages if valid else None
@@ -139,7 +140,9 @@ def load(key: dict, layers: Sequence[int], folder: Path | None = None) -> list[t
     return [stages[layer] for layer in layers]
 
 
-def store(key: dict, layers: Sequence[int], stages: list[torch.Tensor], folder: Path | None = None) -> Path | None:
+def store(
+    key: dict, layers: Sequence[int], stages: list[torch.Tensor], folder: Path | None = None
+) -> Path | None:
     """Add stages ``layers`` to the entry of ``key`` (written atomically), then trim the folder."""
     folder = cache_dir() if folder is None else folder
     if folder is None:
@@ -149,7 +152,8 @@ def store(key: dict, layers: Sequence[int], stages: list[torch.Tensor], folder: 
     folder.mkdir(parents=True, exist_ok=True)
     path = _file_for(folder, key)
     merged = (_read_entry(path, key) if path.exists() else None) or {}
-    merged.update({int(layer): t.detach().cpu().contiguous() for layer, t in zip(layers, stages, strict=True)})
+    for layer, stage in zip(layers, stages, strict=True):
+        merged[int(layer)] = stage.detach().cpu().contiguous()
     order = sorted(merged)
     handle, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=folder)
     os.close(handle)
