@@ -4,7 +4,8 @@
     python benchmarks/point_cloud_bench.py --preset paper --max-train 30 --json out.json
 
 Part 1, unorganised clouds (``panel``, ``capsule``; Real3D-AD layout, 4 training templates): ``reg3dad``,
-``fpfh_bank`` (registration-free FPFH bank) and a raw-coordinate bank without registration, each on the
+``fpfh_bank`` (registration-free FPFH bank), a raw-coordinate bank without registration and ``cpmf``
+(rendered multi-view 2D features + FPFH, no registration), each on the
 test set as generated (poses within ±3°, ±1 mm) and on the same test set rigidly moved (random rotation up
 to 180°, shift up to ±30 mm). Reports object AUROC, point AUROC / AP, fit seconds, predict seconds per
 cloud and, for ``reg3dad``, registration fitness / inlier RMSE after ICP and the success rate (fitness
@@ -47,7 +48,7 @@ def timed(call, *args):
     return value, time.perf_counter() - start
 
 
-def point_part(preset: str, seed: int) -> list[dict]:
+def point_part(preset: str, seed: int, names: list[str] | None = None) -> list[dict]:
     rows = []
     for category in data.categories("synthetic", setting="points"):
         split = data.load("synthetic", category=category, size="quick")
@@ -68,8 +69,11 @@ def point_part(preset: str, seed: int) -> list[dict]:
                 register=False,
                 features=("xyz",),
             ),
+            "cpmf": lambda: methods.create("cpmf", preset=preset, seed=seed, device="cpu", progress=False),
         }
         for name, build in builders.items():
+            if names and name not in names:
+                continue
             detector = build()
             _, fit_s = timed(detector.fit, split.train)
             for variant, test in tests.items():
@@ -137,12 +141,18 @@ def main() -> None:
     parser.add_argument("--skip-points", action="store_true")
     parser.add_argument("--skip-organised", action="store_true")
     parser.add_argument("--btf", nargs="+", default=["btf_fpfh", "btf_raw"])
+    parser.add_argument(
+        "--point-methods",
+        nargs="+",
+        default=None,
+        help="part 1 rows to run (default: all), e.g. cpmf reg3dad",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = {"preset": args.preset}
     if not args.skip_points:
-        result["points"] = point_part(args.preset, args.seed)
+        result["points"] = point_part(args.preset, args.seed, args.point_methods)
     if not args.skip_organised:
         result["organised"] = organised_part(args.preset, args.seed, args.max_train, args.btf)
     if args.json:

@@ -23,7 +23,8 @@
 # puts hand-crafted 3D descriptors into a PatchCore memory bank on *organised* clouds (one point per
 # pixel, MVTec 3D-AD {cite}`bergmann2022beyond`), and Reg3D-AD {cite}`liu2023real3d`, which first
 # *registers* an *unorganised* scan onto a template and then remembers both what the surface looks like
-# and where it is.
+# and where it is. A third, CPMF {cite}`cao2024complementary`, photographs the cloud: it renders a few
+# views, lets an ImageNet network describe them, and gives each point those 2D features beside its 3D one.
 
 # %% tags=["parameters"]
 DATASET = "synthetic"  # a dataset name in uiad_lite.data.DATASETS (3D parts need rgbd or point-cloud data)
@@ -40,6 +41,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
 import torch
 from IPython.display import display
 from scipy.spatial.transform import Rotation
@@ -48,6 +50,7 @@ import uiad_lite.plots  # noqa: F401  (selects the renderer that keeps figures i
 from uiad_lite import data, methods, metrics, survey
 from uiad_lite.experiment import run_detector
 from uiad_lite.features import resolve_device
+from uiad_lite.features.multiview import render_views
 from uiad_lite.features.point_features import point_fpfh
 from uiad_lite.methods.one_class.transfer import per_defect_metrics
 from uiad_lite.methods.point_cloud import Reg3DAD
@@ -97,10 +100,17 @@ table7 = survey.methods(table=7)
 survey_3d_strip(table7, title="Survey Table 7: 3D and RGB+3D methods by year")
 
 # %% [markdown]
-# Four detectors of this chapter are in the package's registry. `btf_raw` and `btf_fpfh` are the 3D-only
+# Five detectors of this chapter are in the package's registry. `btf_raw` and `btf_fpfh` are the 3D-only
 # variants of BTF (the survey's "PatchCore+FPFH" row is BTF with RGB added, the multimodal chapter's
 # subject); `reg3dad` is Real3D-AD's baseline; `fpfh_bank` is that paper's registration-free
-# "PatchCore + FPFH" comparison, kept because it tells us what registration adds.
+# "PatchCore + FPFH" comparison, kept because it tells us what registration adds; `cpmf` is CPMF.
+#
+# Why CPMF among Table 7's other 3D memory banks: M3DM and Reg3D-AD's released descriptor need a point
+# transformer pre-trained on ShapeNet, weights this book cannot ship; PointCore and the self-supervised
+# simulation methods need training on a GPU. CPMF needs nothing but FPFH and a 2D network pre-trained on
+# ImageNet, and the package already carries one offline (`efficientnet_lite0`), so it runs on two CPU cores.
+# It is also the one member of the table's *multi-view* branch: it tests whether a network that has only
+# ever seen photographs can describe geometry once the geometry is drawn as a picture.
 
 # %%
 chapter_methods[["survey_method", "needs", "reference"]]
@@ -177,8 +187,9 @@ if example_points is not None:
 # ## The methods in code
 #
 # Each detector is one call to the registry; the files hold the whole method
-# (`uiad_lite/methods/point_cloud/btf.py`, `reg3dad.py`, with the RANSAC + ICP step in `registration.py`
-# and the descriptors in `uiad_lite/features/point_features.py`). BTF's score is PatchCore's: the distance
+# (`uiad_lite/methods/point_cloud/btf.py`, `reg3dad.py`, `cpmf.py`, with the RANSAC + ICP step in
+# `registration.py`, the descriptors in `uiad_lite/features/point_features.py` and CPMF's renderer in
+# `uiad_lite/features/multiview.py`). BTF's score is PatchCore's: the distance
 # of a patch descriptor $\phi_{ij}$ to its nearest bank entry, $s_{ij} = \min_{m\in\mathcal M}
 # \lVert\phi_{ij} - m\rVert_2$, and the image score re-weights the worst patch as the released code does.
 # Patches whose pixels hold no point never enter the bank and never vote.
@@ -310,18 +321,50 @@ if point_categories:
     )
 
 # %% [markdown]
+# ## CPMF: the cloud through a 2D network's eyes
+#
+# CPMF {cite}`cao2024complementary` turns the cloud into pictures. It rotates the cloud, draws it as grey
+# points lit from the camera (each pixel shows the nearest point: a z-buffer), runs the frozen 2D backbone
+# on every view, reads each point's feature at the pixel it projects to, and averages over the views. That
+# "pseudo 2D" feature and the point's FPFH, each scaled to unit length, are concatenated into one vector
+# per point, and a PatchCore bank of them scores every point by the distance to its nearest bank entry.
+# The released code renders 27 views (rotations of up to 15° about each axis) at 224 pixels on ResNet-18
+# (`preset="paper"`; the weights are not shipped, so it stops with an error saying how to get them); the
+# quick preset renders six views spread round the sphere at 128 pixels on the offline `efficientnet_lite0`.
+# Below: the six views of one training cloud, as the backbone sees them.
+
+# %%
+if point_categories:
+    shown_cpmf = methods.create("cpmf", preset=PRESET, seed=SEED, device=device, progress=False)
+    cloud = example_points.train[0].points.astype(np.float64)
+    views = render_views(cloud, shown_cpmf.rotations[:6], 128, shown_cpmf.point_size, shown_cpmf.shading)
+    print(
+        f"{len(shown_cpmf.rotations)} views in preset {PRESET!r} (six shown at 128 px); discs of "
+        f"{views.point_size} px; a point is visible in {views.visible.mean():.0%} of the views on average"
+    )
+    figure = px.imshow(np.stack(views.images), facet_col=0, facet_col_wrap=6, binary_string=True)
+    figure.update_layout(
+        title=f"{point_categories[0]}: CPMF's rendered views", height=230, margin=dict(l=10, r=10, t=60, b=10)
+    )
+    figure.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+    figure.for_each_annotation(lambda a: a.update(text=f"view {int(a.text.split('=')[-1]) + 1}"))
+    display(figure)
+
+# %% [markdown]
 # ## Run Reg3D-AD on the unorganised categories
 #
 # `reg3dad` registers, then scores every point with two banks (FPFH and registered coordinates) and
 # averages their normalised scores; the object score is the largest point score. The released code
 # min-max scales each bank over the whole test batch (`normalise="batch"`, the paper preset); the quick
 # preset divides by scales learned at fit time (`normalise="fit"`), so a cloud's score does not depend on
-# the other clouds in the batch. `fpfh_bank` skips registration and keeps FPFH only. Metrics: point
-# AUROC / AP over all points of all test clouds, object AUROC over clouds.
+# the other clouds in the batch. `fpfh_bank` skips registration and keeps FPFH only; `cpmf` adds the
+# rendered views' 2D features to FPFH, also without registration, and scores an object by its worst point
+# re-weighted as PatchCore's Eq. 7 (the released code's choice). Metrics: point AUROC / AP over all points
+# of all test clouds, object AUROC over clouds.
 
 # %%
 runs_points = {}
-for name in ("fpfh_bank", "reg3dad"):
+for name in ("fpfh_bank", "reg3dad", "cpmf"):
     if point_categories:
         with warnings.catch_warnings(record=True) as caught:  # failed registrations are counted below
             warnings.simplefilter("always")
@@ -346,6 +389,14 @@ if runs_points:
     )
     print("Registration of the test clouds onto the template (fitness within one voxel, RMSE in mm):")
     display(summary.round(3))
+    means = {name: run.table.loc["mean", ["i_auroc", "pt_auroc"]] for name, run in runs_points.items()}
+    cpmf_mean, fpfh_mean, reg_mean = (means[name] for name in ("cpmf", "fpfh_bank", "reg3dad"))
+    print(
+        f"Mean over {len(point_categories)} categories, object / point AUROC: cpmf "
+        f"{cpmf_mean['i_auroc']:.3f} / {cpmf_mean['pt_auroc']:.3f}; the same FPFH without the 2D half "
+        f"(fpfh_bank) {fpfh_mean['i_auroc']:.3f} / {fpfh_mean['pt_auroc']:.3f}; reg3dad "
+        f"{reg_mean['i_auroc']:.3f} / {reg_mean['pt_auroc']:.3f}."
+    )
 
 # %% [markdown]
 # ### Per-point scores on the cloud
@@ -397,7 +448,11 @@ if runs_points:
 # Below, the test clouds of one category (every other one in quick mode) are turned by a random rotation
 # (up to 180°) and shifted by up to 30 mm. A bank of raw coordinates without registration then compares
 # points of different parts of the object; FPFH is nearly pose-invariant (up to the sign open3d gives each
-# estimated normal); Reg3D-AD registers first.
+# estimated normal); Reg3D-AD registers first. CPMF has no registration: its views rotate the object's own
+# frame by fixed angles, so a cloud that arrives turned by 120° is drawn from sides, and at angles, that the
+# training clouds never showed, and the 2D half of its feature no longer matches the bank. Only the FPFH half
+# stays put. The six views round the sphere soften this (some view always sees each side) but do not remove
+# it: the same side seen from another direction is another picture.
 
 # %%
 if runs_points:
@@ -416,6 +471,7 @@ if runs_points:
         ).fit(split.train),
         "fpfh_bank": runs_points["fpfh_bank"].runs[category].detector,
         "reg3dad": runs_points["reg3dad"].runs[category].detector,
+        "cpmf": runs_points["cpmf"].runs[category].detector,
     }
     moved_rows = []
     with warnings.catch_warnings(record=True) as caught:
@@ -426,14 +482,23 @@ if runs_points:
                 {"detector": label, "object AUROC": found["i_auroc"], "point AUROC": found["pt_auroc"]}
             )
     print(f"{category}: {len(moved_test)} test clouds rigidly moved; {len(caught)} registration warning(s)")
-    display(pd.DataFrame(moved_rows).set_index("detector").round(3))
+    moved_table = pd.DataFrame(moved_rows).set_index("detector")
+    display(moved_table.round(3))
+    still, after = runs_points["cpmf"].table.loc[category], moved_table.loc["cpmf"]
+    print(
+        f"cpmf on {category}: object AUROC {still['i_auroc']:.3f} -> {after['object AUROC']:.3f}, point "
+        f"AUROC {still['pt_auroc']:.3f} -> {after['point AUROC']:.3f} once the clouds are moved (fpfh_bank: "
+        f"{moved_table.loc['fpfh_bank', 'point AUROC']:.3f}, reg3dad: "
+        f"{moved_table.loc['reg3dad', 'point AUROC']:.3f} point AUROC)."
+    )
 
 # %% [markdown]
 # ## Published numbers
 #
 # The papers' figures, **published**, not measured here; means over MVTec 3D-AD's ten categories
 # (BTF's released code on the preprocessed data, {cite}`horwitz2023back`) and over Real3D-AD's twelve
-# (four training prototypes, {cite}`liu2023real3d`). Ours differ because the data differ: the synthetic
+# (four training prototypes, {cite}`liu2023real3d`); CPMF's from its paper and code's README
+# {cite}`cao2024complementary`. Ours differ because the data differ: the synthetic
 # benchmark has smooth objects, a few clean defect types and no background clutter, and Reg3D-AD's released
 # local descriptor is Point-MAE, replaced here by FPFH to stay offline.
 
@@ -443,6 +508,7 @@ published = pd.DataFrame(
         ("MVTec 3D-AD", "Raw (btf_raw)", 0.572, 0.444, None, "horwitz2023back"),
         ("MVTec 3D-AD", "FPFH (btf_fpfh)", 0.779, 0.924, None, "horwitz2023back"),
         ("MVTec 3D-AD", "BTF: RGB + FPFH", 0.878, 0.959, None, "horwitz2023back"),
+        ("MVTec 3D-AD", "CPMF (cpmf), 27 views, ResNet-18", 0.9515, 0.9293, None, "cao2024complementary"),
         ("Real3D-AD", "BTF_Raw", 0.603, None, 0.571, "liu2023real3d"),
         ("Real3D-AD", "BTF_FPFH", 0.635, None, 0.730, "liu2023real3d"),
         ("Real3D-AD", "PatchCore+FPFH (fpfh_bank)", 0.593, None, 0.577, "liu2023real3d"),
@@ -462,6 +528,10 @@ published.set_index(["dataset", "method"]).astype(object).fillna("—")  # — :
 # * `methods.create("reg3dad", normalise="fit")`: scores scaled by statistics learned at fit time instead of
 #   the test batch's min and max, so one cloud's score no longer depends on the others; or
 #   `icp=False` for the released RANSAC-only alignment and watch the fitness drop.
+# * `methods.create("cpmf", preset=PRESET, use_fpfh=False)`: the 2D half alone — the point AUROC drops,
+#   which is CPMF's "complementary" claim; `visibility="zbuffer"` reads each point only from the views where
+#   it is not hidden (on these clouds it scores a little lower than the released "every view" reading);
+#   `n_views=12` or `layout="grid"` (the released ±15° views, which never see a capsule's far side).
 #
 # ## References
 #
