@@ -16,15 +16,13 @@ from uiad_lite.data.sample import Sample
 from uiad_lite.data.synthetic_images import make_rgb_sample
 from uiad_lite.methods.base import NotFittedError, Prediction
 from uiad_lite.methods.one_class.simulation_trained import (
-    SIMULATION_NAMES,
     CachedPatchFeatures,
     SimulationTrainedHead,
     cached_features,
     patch_targets,
-    simulate_images,
-    simulate_sample,
 )
 from uiad_lite.methods.one_class.transfer import per_defect_metrics, run_transfer
+from uiad_lite.simulation import SIMULATION_NAMES, simulate_images, simulate_sample
 
 SIZE = 128  # image side in pixels
 FEATURE_SIZE = 96  # network input side: small enough for seconds on two CPU cores

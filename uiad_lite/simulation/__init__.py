@@ -8,13 +8,23 @@ from uiad_lite.simulation.depth import depth_bump
 from uiad_lite.simulation.feature import gaussian_feature_noise, gradient_guided_noise
 from uiad_lite.simulation.foreground import foreground_mask
 from uiad_lite.simulation.image import cutpaste, draem_perlin, jitter_colors, nsa_poisson
-from uiad_lite.simulation.on_samples import simulate_on_sample
+from uiad_lite.simulation.on_samples import (
+    SIMULATION_NAMES,
+    SIMULATIONS,
+    check_simulation,
+    simulate_images,
+    simulate_on_sample,
+    simulate_sample,
+)
 from uiad_lite.simulation.perlin import perlin_noise, random_perlin_field
 from uiad_lite.simulation.pointcloud import point_bulge, point_noise_patch
 from uiad_lite.simulation.texture import augment_texture, synthetic_texture
 
 __all__ = [
+    "SIMULATIONS",
+    "SIMULATION_NAMES",
     "augment_texture",
+    "check_simulation",
     "cutpaste",
     "depth_bump",
     "draem_perlin",
@@ -27,6 +37,8 @@ __all__ = [
     "point_bulge",
     "point_noise_patch",
     "random_perlin_field",
+    "simulate_images",
     "simulate_on_sample",
+    "simulate_sample",
     "synthetic_texture",
 ]

@@ -29,9 +29,8 @@ The experiment that compares simulations (per defect type, across categories) li
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,97 +48,18 @@ from uiad_lite.features.backbones import backbone as build_backbone
 from uiad_lite.features.patch_features import PatchFeatureExtractor
 from uiad_lite.methods.base import NotFittedError, Prediction
 from uiad_lite.methods.memory_bank.patch_detector import output_size
-from uiad_lite.simulation import cutpaste, draem_perlin, nsa_poisson
+from uiad_lite.simulation.on_samples import SIMULATION_NAMES, SIMULATIONS, check_simulation, simulate_images
 
-# ----------------------------------------------------------------------------------------------
-# the image-level simulations, behind one signature: (image, other normal image, rng, **kwargs)
-
-ImageSimulation = Callable[..., tuple[np.ndarray, np.ndarray]]
-
-
-def _cutpaste_patch(image: np.ndarray, other: np.ndarray, rng: np.random.Generator, **kwargs: Any):
-    return cutpaste(image, rng, variant="patch", **kwargs)
-
-
-def _cutpaste_scar(image: np.ndarray, other: np.ndarray, rng: np.random.Generator, **kwargs: Any):
-    return cutpaste(image, rng, variant="scar", **kwargs)
-
-
-def _draem(image: np.ndarray, other: np.ndarray, rng: np.random.Generator, **kwargs: Any):
-    return draem_perlin(image, rng, **kwargs)
-
-
-def _nsa(image: np.ndarray, other: np.ndarray, rng: np.random.Generator, **kwargs: Any):
-    return nsa_poisson(image, other, rng, **kwargs)
-
-
-#: Image-level simulations by name (survey Table 9, RGB rows); "mix" draws one of them per image.
-SIMULATIONS: dict[str, ImageSimulation] = {
-    "cutpaste": _cutpaste_patch,
-    "cutpaste_scar": _cutpaste_scar,
-    "draem": _draem,
-    "nsa": _nsa,
-}
-SIMULATION_NAMES: tuple[str, ...] = (*SIMULATIONS, "mix")
-
-
-def check_simulation(name: str) -> str:
-    """``name`` if it is a known simulation, else a ValueError listing the known ones."""
-    if name not in SIMULATION_NAMES:
-        raise ValueError(f"unknown simulation {name!r}; choose one of {list(SIMULATION_NAMES)}")
-    return name
-
-
-def simulate_images(
-    images: Sequence[np.ndarray],
-    simulation: str,
-    rng: np.random.Generator,
-    per_image: int = 1,
-    **kwargs: Any,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """``per_image`` pseudo-anomalous copies of every image: (altered images, masks, generator names).
-
-    NSA blends in a patch of *another* normal image, drawn at random from ``images``; "mix" picks one
-    of the four generators uniformly per copy (``kwargs`` then must suit all of them, so pass none).
-    """
-    check_simulation(simulation)
-    if per_image < 1:
-        raise ValueError(f"per_image must be a positive integer, got {per_image!r}")
-    if len(images) == 0:
-        raise ValueError("simulate_images needs at least one normal image")
-    if simulation in ("nsa", "mix") and len(images) < 2:
-        raise ValueError(f"simulation {simulation!r} blends in another normal image: "
-                         "give at least two images")
-    altered, masks, names = [], [], []
-    for index, image in enumerate(images):
-        for _ in range(per_image):
-            name = simulation if simulation != "mix" else str(rng.choice(list(SIMULATIONS)))
-            other = image
-            if len(images) > 1:  # another image than this one (only NSA uses it)
-                other = images[(index + 1 + int(rng.integers(len(images) - 1))) % len(images)]
-            fake, mask = SIMULATIONS[name](image, other, rng, **kwargs)
-            altered.append(fake)
-            masks.append(mask)
-            names.append(name)
-    return altered, masks, names
-
-
-def simulate_sample(
-    sample: Sample, simulation: str, rng: np.random.Generator, other_image: np.ndarray | None = None,
-    **kwargs: Any,
-) -> Sample:
-    """A pseudo-anomalous copy of ``sample`` (image, mask, label 1, defect ``"simulated_<name>"``).
-    ``other_image`` is the second normal image NSA blends from (required for "nsa" and "mix")."""
-    check_simulation(simulation)
-    sample.require("image")
-    name = simulation if simulation != "mix" else str(rng.choice(list(SIMULATIONS)))
-    if name == "nsa" and other_image is None:
-        raise ValueError("simulation 'nsa' blends in a patch of another normal image: pass other_image")
-    fake, mask = SIMULATIONS[name](sample.image, other_image if other_image is not None else sample.image,
-                                   rng, **kwargs)
-    return dataclasses.replace(sample, image=fake, mask=mask, label=1, defect=f"simulated_{name}",
-                               meta={**sample.meta, "simulated": name, "simulated_modality": "image"})
-
+__all__ = [
+    "SIMULATIONS",
+    "SIMULATION_NAMES",
+    "CachedPatchFeatures",
+    "SimulationTrainedHead",
+    "cached_features",
+    "check_simulation",
+    "patch_targets",
+    "simulate_images",
+]
 
 # ----------------------------------------------------------------------------------------------
 # patch features, computed once per image content
@@ -181,8 +101,12 @@ class CachedPatchFeatures:
         if missing:
             side = self.extractor.image_size
             # area-average to the network input here (fast in OpenCV; the extractor then skips its resize)
-            resized = [cv2.resize(images[i], (side, side), interpolation=cv2.INTER_AREA)
-                       if images[i].shape[:2] != (side, side) else images[i] for i in missing]
+            resized = [
+                cv2.resize(images[i], (side, side), interpolation=cv2.INTER_AREA)
+                if images[i].shape[:2] != (side, side)
+                else images[i]
+                for i in missing
+            ]
             computed = self.extractor.extract_images(resized, desc=desc)
             fresh = {keys[i]: computed[j] for j, i in enumerate(missing)}
             if remember:
@@ -202,8 +126,9 @@ def cached_features(
     """A :class:`CachedPatchFeatures` around a frozen backbone (PatchCore-style 3x3 aggregation)."""
     if not isinstance(backbone, Backbone):
         backbone = build_backbone(backbone, layers, device=device, pretrained=pretrained)
-    extractor = PatchFeatureExtractor(backbone, image_size=image_size, batch_size=batch_size,
-                                      progress=progress)
+    extractor = PatchFeatureExtractor(
+        backbone, image_size=image_size, batch_size=batch_size, progress=progress
+    )
     return CachedPatchFeatures(extractor)
 
 
@@ -211,8 +136,9 @@ def cached_features(
 # the detector
 
 
-def patch_targets(masks: Sequence[np.ndarray], image_size: int, grid: tuple[int, int],
-                  min_coverage: float) -> torch.Tensor:
+def patch_targets(
+    masks: Sequence[np.ndarray], image_size: int, grid: tuple[int, int], min_coverage: float
+) -> torch.Tensor:
     """(M, h, w) float targets: 1 where a mask covers >= ``min_coverage`` of a grid cell, 0 where it
     covers nothing, NaN (ignored) in between. Masks are first resized to the network input like the
     images (nearest), then averaged over each cell."""
@@ -279,10 +205,15 @@ class SimulationTrainedHead:
     ) -> None:
         self.simulation = check_simulation(simulation)
         if simulation == "mix" and simulation_kwargs:
-            raise ValueError("simulation 'mix' draws among generators with different options; "
-                             "simulation_kwargs must be empty")
-        for name, value in {"simulated_per_image": simulated_per_image, "epochs": epochs,
-                            "batch_size": batch_size}.items():
+            raise ValueError(
+                "simulation 'mix' draws among generators with different options; "
+                "simulation_kwargs must be empty"
+            )
+        for name, value in {
+            "simulated_per_image": simulated_per_image,
+            "epochs": epochs,
+            "batch_size": batch_size,
+        }.items():
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if max_train_images is not None and max_train_images < 1:
@@ -295,8 +226,13 @@ class SimulationTrainedHead:
             raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
         if sigma < 0:
             raise ValueError(f"sigma must be non-negative, got {sigma!r}")
-        self.features = features if features is not None else cached_features(
-            backbone, layers, image_size, device=device, pretrained=pretrained, progress=progress)
+        self.features = (
+            features
+            if features is not None
+            else cached_features(
+                backbone, layers, image_size, device=device, pretrained=pretrained, progress=progress
+            )
+        )
         self.simulated_per_image = int(simulated_per_image)
         self.max_train_images = max_train_images
         self.hidden = int(hidden)
@@ -346,14 +282,16 @@ class SimulationTrainedHead:
         self.head = None
         rng = np.random.default_rng(self.seed)
         normal_images = [sample.image for sample in samples]
-        fakes, masks, _ = simulate_images(normal_images, self.simulation, rng, self.simulated_per_image,
-                                          **self.simulation_kwargs)
+        fakes, masks, _ = simulate_images(
+            normal_images, self.simulation, rng, self.simulated_per_image, **self.simulation_kwargs
+        )
         self.training_examples = (fakes[:8], masks[:8])
         normal = self.features(normal_images, desc="normal features")
         simulated = self.features(fakes, remember=False, desc="simulated features")
         grid = tuple(normal.shape[-2:])
-        targets = torch.cat([torch.zeros(len(normal), *grid),
-                             patch_targets(masks, self.image_size, grid, self.min_coverage)]).reshape(-1)
+        targets = torch.cat(
+            [torch.zeros(len(normal), *grid), patch_targets(masks, self.image_size, grid, self.min_coverage)]
+        ).reshape(-1)
         normal_rows = normal.permute(0, 2, 3, 1).reshape(-1, normal.shape[1])
         self.mean_ = normal_rows.mean(dim=0)
         self.std_ = normal_rows.std(dim=0).clamp_min(1e-6)
@@ -362,22 +300,26 @@ class SimulationTrainedHead:
         rows, targets = rows[keep.to(rows.device)], targets[keep].to(rows.device)
         positives = int(targets.sum())
         if positives == 0:
-            raise ValueError(f"simulation {self.simulation!r} produced no patch with at least "
-                             f"{self.min_coverage:.0%} anomalous pixels; lower min_coverage or raise the "
-                             "defect size")
+            raise ValueError(
+                f"simulation {self.simulation!r} produced no patch with at least "
+                f"{self.min_coverage:.0%} anomalous pixels; lower min_coverage or raise the "
+                "defect size"
+            )
         pos_weight = torch.tensor((len(targets) - positives) / positives, device=rows.device)
         with torch.random.fork_rng(devices=[]), _one_thread():
             torch.manual_seed(self.seed)
             head = self._make_head(rows.shape[1]).to(rows.device)
-            optimiser = torch.optim.Adam(head.parameters(), lr=self.learning_rate,
-                                         weight_decay=self.weight_decay)
+            optimiser = torch.optim.Adam(
+                head.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
             self.loss_history = []
-            for _ in tqdm(range(self.epochs), desc=f"head ({self.simulation})", disable=not self.progress,
-                          leave=False):
+            for _ in tqdm(
+                range(self.epochs), desc=f"head ({self.simulation})", disable=not self.progress, leave=False
+            ):
                 order = torch.randperm(len(rows)).to(rows.device)
                 total = 0.0
                 for start in range(0, len(rows), self.batch_size):
-                    batch = order[start:start + self.batch_size]
+                    batch = order[start : start + self.batch_size]
                     logits = head(rows[batch])[:, 0]
                     loss = F.binary_cross_entropy_with_logits(logits, targets[batch], pos_weight=pos_weight)
                     optimiser.zero_grad()
@@ -415,10 +357,19 @@ class SimulationTrainedHead:
         """Anomaly maps at the masks' resolution and image scores = map maxima."""
         logits = self.patch_logits(samples)
         target_size = output_size(samples)
-        maps = F.interpolate(logits[:, None].float().cpu(), size=(self.image_size,) * 2, mode="bilinear",
-                             align_corners=False)[:, 0].numpy()
+        maps = F.interpolate(
+            logits[:, None].float().cpu(), size=(self.image_size,) * 2, mode="bilinear", align_corners=False
+        )[:, 0].numpy()
         if self.sigma > 0:
             maps = np.stack([gaussian_filter(m, sigma=self.sigma, mode="reflect") for m in maps])
-        maps = F.interpolate(torch.from_numpy(np.ascontiguousarray(maps))[:, None], size=target_size,
-                             mode="bilinear", align_corners=False)[:, 0].numpy().astype(np.float32)
+        maps = (
+            F.interpolate(
+                torch.from_numpy(np.ascontiguousarray(maps))[:, None],
+                size=target_size,
+                mode="bilinear",
+                align_corners=False,
+            )[:, 0]
+            .numpy()
+            .astype(np.float32)
+        )
         return Prediction(scores=maps.reshape(len(maps), -1).max(axis=1), maps=maps)
