@@ -15,8 +15,9 @@ import pytest
 from uiad_lite import runner
 
 CHAPTERS = [chapter.name for chapter in runner.chapters()]
-# 01 evaluates no detector; 09 finds no 3D category in an RGB-only folder (the MVTec AD layout test)
-CHAPTERS_WITHOUT_RESULTS = {"01_datasets", "09_point_clouds"}
+# 01 evaluates no detector; 09, 10 and 11 find no 3D / RGB-D category in an RGB-only folder (the MVTec AD
+# layout test)
+CHAPTERS_WITHOUT_RESULTS = {"01_datasets", "09_point_clouds", "10_multimodal", "11_fusion_strategies"}
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 DIV_ID = re.compile(r'<div id="([0-9a-f-]{36})" class="plotly-graph-div"')
 
