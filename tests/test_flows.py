@@ -56,7 +56,7 @@ def test_registry_entries():
         row = catalogue.loc[name]
         assert (row.family, row.subfamily, row.chapter) == (
             "feature embedding",
-            "normalizing flow",
+            "distribution map",  # the survey's name for the flows' sub-family (Table 4)
             "06_normalizing_flows",
         )
         assert methods.preset_settings(name, "quick")["backbone"] == "efficientnet_lite0"

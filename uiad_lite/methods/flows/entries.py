@@ -10,7 +10,7 @@ from uiad_lite.methods.registry_entry import PAPER_BACKBONE, QUICK_BACKBONE, Met
 
 _FLOWS = dict(
     family="feature embedding",
-    subfamily="normalizing flow",
+    subfamily="distribution map",
     setting="rgb",
     chapter="06_normalizing_flows",
     needs="image",
