@@ -100,6 +100,26 @@ def test_rd4ad_ocbe_and_decoder_mirror_the_teacher(size: int) -> None:
     assert len(decoder.stages) == len(detector.teacher.info.channels) == 3
 
 
+def test_rd4ad_decoder_reaches_a_signed_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EfficientNet stages end in a linear projection (negative values); a decoder ending in ReLU, as
+    released for ResNets, cannot reach them. fit() must notice and train a decoder with signed outputs,
+    whose loss on the same images ends well below the ReLU decoder's."""
+    train = as_samples(stripes(16))
+    signed = RD4AD(image_size=SIZE, epochs=12, batch_size=8, ocbe_blocks=1, decoder_blocks=1, **TINY)
+    signed.fit(train)
+    teacher = signed.teacher(signed._images(train[:4]))
+    assert any(bool((t < 0).any()) for t in teacher)
+    with torch.no_grad():
+        assert all(bool((s < 0).any()) for s in signed._student(teacher))
+    relu = RD4AD(image_size=SIZE, epochs=12, batch_size=8, ocbe_blocks=1, decoder_blocks=1, **TINY)
+    build = relu.build
+    monkeypatch.setattr(relu, "build", lambda signed=False: build(signed=False))
+    relu.fit(train)
+    with torch.no_grad():
+        assert all(bool((s >= 0).all()) for s in relu._student(teacher))
+    assert signed.loss_history_[-1] < 0.7 * relu.loss_history_[-1]
+
+
 def test_rd4ad_loss_flattens_each_stage() -> None:
     torch.manual_seed(0)
     t, s = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)

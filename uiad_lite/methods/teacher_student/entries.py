@@ -47,12 +47,14 @@ ENTRIES: list[MethodEntry] = [
         **_TEACHER_STUDENT,
         reference="deng2022anomaly",
         presets={
+            # batch 8 (released 16): twice the steps for the same compute. Synthetic RGB, mean I-AUROC
+            # over the 4 categories: 0.928 at 15 epochs, 0.944 at 20 (batch 16, 30 epochs: 0.920)
             "quick": dict(
                 backbone=QUICK_BACKBONE,
                 layers=(1, 2, 3),
                 image_size=128,
-                epochs=10,
-                batch_size=16,
+                epochs=20,
+                batch_size=8,
                 ocbe_blocks=1,
                 decoder_blocks=1,
             ),

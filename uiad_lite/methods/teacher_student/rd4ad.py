@@ -26,7 +26,9 @@ As released (hq-deng/RD4AD; anomalib's ``ReverseDistillation`` follows it):
 * Adam, lr 0.005, betas (0.5, 0.999), batch 16, 200 epochs at 256 px.
 
 The residual blocks here are basic blocks (two 3×3 convolutions); the released ones are bottlenecks
-(with attention hooks left unused), which only matters for the parameter count.
+(with attention hooks left unused), which only matters for the parameter count. With a teacher whose
+stages take negative values (EfficientNet: a linear projection ends each stage), each decoder stage ends
+without its ReLU (``MirrorDecoder(signed=True)``, chosen in ``fit`` from the teacher's features).
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class ResidualBlock(nn.Module):
-    """Two 3×3 convolutions with batch norm and an identity (or 1×1 strided) shortcut."""
+    """Two 3×3 convolutions with batch norm and an identity (or 1×1 strided) shortcut; a final ReLU
+    unless ``activate`` is False (an output that has to take negative values)."""
 
-    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+    def __init__(self, cin: int, cout: int, stride: int = 1, activate: bool = True) -> None:
         super().__init__()
+        self.activate = activate
         self.body = nn.Sequential(
             conv_bn_relu(cin, cout, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
         )
@@ -64,7 +68,8 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + self.shortcut(x))
+        out = self.body(x) + self.shortcut(x)
+        return F.relu(out) if self.activate else out
 
 
 class OCBE(nn.Module):
@@ -97,17 +102,25 @@ class OCBE(nn.Module):
 
 class MirrorDecoder(nn.Module):
     """The teacher's stages in reverse: each upsamples ×2 (transposed 2×2 convolution, BN, ReLU), then
-    ``blocks`` residual blocks; returns the outputs shallowest first, like the teacher's list."""
+    ``blocks`` residual blocks; returns the outputs shallowest first, like the teacher's list.
 
-    def __init__(self, embedding_channels: int, channels: Sequence[int], blocks: int = 1) -> None:
+    ``signed``: the teacher's stage outputs take negative values, so each stage ends without a ReLU. A
+    ResNet stage ends in a ReLU and so does the released decoder; an EfficientNet stage ends in a linear
+    projection, and a decoder whose outputs cannot be negative cannot reach it (on the synthetic washer
+    its loss stalled at 1 − cos ≈ 0.35 per stage)."""
+
+    def __init__(
+        self, embedding_channels: int, channels: Sequence[int], blocks: int = 1, signed: bool = False
+    ) -> None:
         super().__init__()
         self.stages = nn.ModuleList()
         width = embedding_channels
         for cout in reversed(list(channels)):
-            up = nn.Sequential(
-                nn.ConvTranspose2d(width, cout, 2, 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-            )
-            self.stages.append(nn.Sequential(up, *[ResidualBlock(cout, cout) for _ in range(blocks)]))
+            up = [nn.ConvTranspose2d(width, cout, 2, 2, bias=False), nn.BatchNorm2d(cout)]
+            if blocks or not signed:
+                up.append(nn.ReLU(inplace=True))
+            refine = [ResidualBlock(cout, cout, activate=not signed or b < blocks - 1) for b in range(blocks)]
+            self.stages.append(nn.Sequential(*up, *refine))
             width = cout
 
     def forward(self, embedding: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
@@ -170,13 +183,13 @@ class RD4AD(DistillationDetector):
         self.ocbe_: OCBE | None = None
         self.decoder_: MirrorDecoder | None = None
 
-    def build(self) -> tuple[OCBE, MirrorDecoder]:
-        """A fresh (seeded) OCBE and decoder sized to the teacher's stages."""
+    def build(self, signed: bool = False) -> tuple[OCBE, MirrorDecoder]:
+        """A fresh (seeded) OCBE and decoder sized to the teacher's stages (``signed``: see MirrorDecoder)."""
         info = self.teacher.info
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             ocbe = OCBE(info.channels, info.strides, self.embedding_channels, self.ocbe_blocks)
-            decoder = MirrorDecoder(self.embedding_channels, info.channels, self.decoder_blocks)
+            decoder = MirrorDecoder(self.embedding_channels, info.channels, self.decoder_blocks, signed)
         return ocbe.to(self.device), decoder.to(self.device)
 
     def _student(self, teacher: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -184,7 +197,7 @@ class RD4AD(DistillationDetector):
 
     def fit(self, samples: Sequence[Sample]) -> RD4AD:
         targets = self._teacher_features(self._images(samples))
-        self.ocbe_, self.decoder_ = self.build()
+        self.ocbe_, self.decoder_ = self.build(signed=any(bool((t < 0).any()) for t in targets))
         parameters = [*self.ocbe_.parameters(), *self.decoder_.parameters()]
         optimiser = torch.optim.Adam(parameters, lr=self.learning_rate, betas=self.betas)
         self.ocbe_.train(), self.decoder_.train()
