@@ -48,13 +48,13 @@ from uiad_lite.features import resolve_device
 from uiad_lite.methods.memory_bank import coupled_hypersphere_loss
 from uiad_lite.methods.memory_bank.cfa import squared_distances
 from uiad_lite.plots.maps import heatmap_grid
-from uiad_lite.plots.survey import highlights_table
 from uiad_lite.plots.memory_bank import (
     coreset_projection,
     coreset_tradeoff,
     methods_bar_chart,
     patches_under_masks,
 )
+from uiad_lite.plots.survey import highlights_table
 from uiad_lite.sweeps import coverage_table, fitted_state_mb, patchcore_sweep
 from uiad_lite.widgets import explore_maps
 

@@ -162,3 +162,26 @@ def test_bad_parameters_name_the_field():
         PlaneRemoval(valid="some")
     with pytest.raises(ValueError, match="ransac_n"):
         PlaneRemoval(ransac_n=2)
+
+
+def test_an_object_flatter_than_the_plane_distance_is_named_in_a_warning(tmp_path):
+    """A box 3 mm high lies within the released 5 mm of the table plane: the cleaning removes it with
+    the table. load() must say so, naming a file and the parameter, instead of leaving empty clouds
+    for a detector to trip over; with a 2 mm distance the box survives and nothing is said."""
+    import warnings
+
+    root = tmp_path / "data"
+    fx.write_mvtec3d(root)
+    for path in root.rglob("*.tiff"):
+        xyz, box = scene(size=32, seed=len(path.name))
+        xyz[box, 2] += 0.007  # the box now stands 3 mm above the table
+        tifffile.imwrite(path, xyz[:24], photometric="rgb")
+    options = dict(root=root, category="cookie", size="full", preprocess_dir=tmp_path / "cache")
+    thin = PlaneRemoval(border=4, distance=0.005, cluster_eps=0.003, cluster_min_points=3)
+    with pytest.warns(UserWarning, match=r"clouds of .* \(first: .*\.tiff\).*PlaneRemoval\.distance = 0\.005"):
+        splits = load("mvtec_3d", preprocess=thin, **options)
+    assert splits.train[0].xyz.all(axis=-1).sum() < thin.cluster_min_points
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = load("mvtec_3d", preprocess=PlaneRemoval(**{**thin.__dict__, "distance": 0.002}), **options)
+    assert kept.train[0].xyz.any(axis=-1).sum() > 100

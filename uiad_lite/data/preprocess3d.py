@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -227,6 +228,7 @@ def preprocess_records(
     base = Path(preprocess_dir) if preprocess_dir else default_cache()
     folder = (base / f"{name}-{root_hash}-{params.tag()}").expanduser().resolve()
     cache = PreprocessedCache(folder=folder, mapping={})
+    emptied: list[Path] = []
     for record in records:
         source = Path(record.files["xyz"]).resolve()
         target = folder / source.relative_to(root)
@@ -249,7 +251,18 @@ def preprocess_records(
                                      f"has {xyz.shape[:2]}; BTF's cleaning needs them aligned")
                 rgb[removed] = 0
                 _write_atomically(image_target, partial(Image.fromarray(rgb).save, format="PNG"))
+        if int(valid_points(read_xyz_tiff(target), params).sum()) < params.cluster_min_points:
+            emptied.append(source)  # checked on cached files too: the warning comes back on every load
         cache.mapping[record.files["xyz"]] = str(target)
         if image_target is not None:
             cache.images[record.files["image"]] = str(image_target)
+    if emptied:
+        warnings.warn(
+            f"background removal left fewer than {params.cluster_min_points} points in {len(emptied)} of "
+            f"{len(records)} clouds of {name} (first: {emptied[0]}): the object lies within "
+            f"PlaneRemoval.distance = {params.distance} of the table plane fitted on the {params.border}-px "
+            f"border, so it was removed as table. For a flat object pass preprocess=PlaneRemoval(distance=...) "
+            f"with a smaller distance, or preprocess=False",
+            stacklevel=2,
+        )
     return cache
