@@ -19,6 +19,7 @@ code predicts in about 0.26 s per image on two cores (MVTec 3D-AD, FPFH at 224 p
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import time
 import warnings
@@ -48,17 +49,21 @@ def timed(call, *args):
     return value, time.perf_counter() - start
 
 
-def point_part(preset: str, seed: int, names: list[str] | None = None) -> list[dict]:
-    rows = []
+def point_part(
+    preset: str, seed: int, names: list[str] | None = None, options: dict | None = None
+) -> list[dict]:
+    """Part 1; ``options`` (e.g. ``{"num_neighbors": 5}``) go to every Reg3DAD row (reg3dad, fpfh_bank,
+    raw xyz bank)."""
+    rows, options = [], dict(options or {})
     for category in data.categories("synthetic", setting="points"):
         split = data.load("synthetic", category=category, size="quick")
         tests = {"as generated": list(split.test), "rigidly moved": moved(split.test, seed)}
         builders = {
             "reg3dad": lambda: methods.create(
-                "reg3dad", preset=preset, seed=seed, device="cpu", progress=False
+                "reg3dad", preset=preset, seed=seed, device="cpu", progress=False, **options
             ),
             "fpfh_bank": lambda: methods.create(
-                "fpfh_bank", preset=preset, seed=seed, device="cpu", progress=False
+                "fpfh_bank", preset=preset, seed=seed, device="cpu", progress=False, **options
             ),
             "raw xyz bank": lambda: methods.create(
                 "reg3dad",
@@ -66,8 +71,7 @@ def point_part(preset: str, seed: int, names: list[str] | None = None) -> list[d
                 seed=seed,
                 device="cpu",
                 progress=False,
-                register=False,
-                features=("xyz",),
+                **{**options, "register": False, "features": ("xyz",)},
             ),
             "cpmf": lambda: methods.create("cpmf", preset=preset, seed=seed, device="cpu", progress=False),
         }
@@ -147,12 +151,28 @@ def main() -> None:
         default=None,
         help="part 1 rows to run (default: all), e.g. cpmf reg3dad",
     )
+    parser.add_argument(
+        "--reg3dad-option",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides for the Reg3DAD rows, e.g. num_neighbors=5 object_score='reweighted'",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    options = {}
+    for item in args.reg3dad_option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--reg3dad-option expects KEY=VALUE, got {item!r}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
     torch.set_num_threads(args.threads)
-    result = {"preset": args.preset}
+    result = {"preset": args.preset, "reg3dad_options": options}
     if not args.skip_points:
-        result["points"] = point_part(args.preset, args.seed, args.point_methods)
+        result["points"] = point_part(args.preset, args.seed, args.point_methods, options)
     if not args.skip_organised:
         result["organised"] = organised_part(args.preset, args.seed, args.max_train, args.btf)
     if args.json:

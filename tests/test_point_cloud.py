@@ -220,3 +220,35 @@ def test_the_registry_builds_the_chapter_methods_with_their_presets(preset) -> N
             assert getattr(detector, key) == (tuple(value) if isinstance(value, list) else value), (name, key)
     assert methods.create("fpfh_bank", preset=preset).register is False
     assert methods.create("btf_fpfh", preset=preset).grid == (20 if preset == "quick" else 28)
+
+
+def _tiny_bank_detector(object_score: str) -> tuple[Reg3DAD, np.ndarray]:
+    import torch
+
+    bank = np.random.default_rng(3).normal(size=(12, 4)).astype(np.float32)
+    detector = Reg3DAD(object_score=object_score, features=("fpfh",), device="cpu", progress=False)
+    detector.banks_, detector.trees_ = {"fpfh": torch.from_numpy(bank)}, {}
+    return detector, bank
+
+
+def test_reg3dad_scores_a_point_by_its_squared_distance_to_the_nearest_bank_entry_as_released() -> None:
+    detector, bank = _tiny_bank_detector("max")
+    assert detector.num_neighbors == 1  # the released run: one neighbour (see the module docstring)
+    queries = np.random.default_rng(4).normal(size=(7, 4)).astype(np.float32)
+    expected = (((queries[:, None, :] - bank[None]) ** 2).sum(-1)).min(axis=1)
+    np.testing.assert_allclose(detector._distances("fpfh", queries), expected, rtol=1e-5)
+
+
+def test_reg3dad_eq7_weight_matches_an_independent_numpy_computation() -> None:
+    detector, bank = _tiny_bank_detector("reweighted")
+    worst = np.array([0.3, -1.2, 2.0, 0.5], np.float32)
+    gaps = np.linalg.norm(bank - worst, axis=1)
+    star = gaps.min()  # s*, and m* = the nearest bank entry
+    around = np.argsort(np.linalg.norm(bank - bank[gaps.argmin()], axis=1))[1:3]  # m*'s next 2 neighbours
+    root = np.sqrt(bank.shape[1])
+    expected = 1 - np.exp(star / root) / np.exp(gaps[around] / root).sum()
+    assert 0 < expected < 1
+    assert detector.eq7_weight("fpfh", worst) == pytest.approx(expected, rel=1e-5)
+    assert _tiny_bank_detector("max")[0].eq7_weight("fpfh", worst) == 1.0
+    with pytest.raises(ValueError, match="object_score"):
+        Reg3DAD(object_score="mean")
