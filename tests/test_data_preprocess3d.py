@@ -178,7 +178,8 @@ def test_an_object_flatter_than_the_plane_distance_is_named_in_a_warning(tmp_pat
         tifffile.imwrite(path, xyz[:24], photometric="rgb")
     options = dict(root=root, category="cookie", size="full", preprocess_dir=tmp_path / "cache")
     thin = PlaneRemoval(border=4, distance=0.005, cluster_eps=0.003, cluster_min_points=3)
-    with pytest.warns(UserWarning, match=r"clouds of .* \(first: .*\.tiff\).*PlaneRemoval\.distance = 0\.005"):
+    named = r"clouds of .* \(first: .*\.tiff\).*PlaneRemoval\.distance = 0\.005"
+    with pytest.warns(UserWarning, match=named):
         splits = load("mvtec_3d", preprocess=thin, **options)
     assert splits.train[0].xyz.all(axis=-1).sum() < thin.cluster_min_points
     with warnings.catch_warnings():

@@ -261,8 +261,8 @@ def preprocess_records(
             f"background removal left fewer than {params.cluster_min_points} points in {len(emptied)} of "
             f"{len(records)} clouds of {name} (first: {emptied[0]}): the object lies within "
             f"PlaneRemoval.distance = {params.distance} of the table plane fitted on the {params.border}-px "
-            f"border, so it was removed as table. For a flat object pass preprocess=PlaneRemoval(distance=...) "
-            f"with a smaller distance, or preprocess=False",
+            f"border, so it was removed as table. For a flat object pass "
+            f"preprocess=PlaneRemoval(distance=...) with a smaller distance, or preprocess=False",
             stacklevel=2,
         )
     return cache
