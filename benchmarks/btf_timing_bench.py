@@ -38,20 +38,19 @@ from uiad_lite.features.point_features import import_open3d, resize_organised, v
 
 
 def released_fpfh_image(organised: torch.Tensor, voxel_size: float = 0.05) -> torch.Tensor:
-    """(1, 33, H, W) FPFH image of a (1, 3, H, W) organised cloud, as ``get_fpfh_features`` computes it."""
+    """(1, 33, H, W) FPFH image of a (1, 3, H, W) organised cloud, with the open3d calls, radii and
+    neighbour limits of the released ``get_fpfh_features`` (points with any zero coordinate dropped)."""
     o3d = import_open3d()
-    cloud = organised.squeeze().permute(1, 2, 0).numpy()
-    flat = cloud.reshape(cloud.shape[0] * cloud.shape[1], cloud.shape[2])
-    keep = np.nonzero(np.all(flat != 0, axis=1))[0]
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(flat[keep, :]))
-    search = o3d.geometry.KDTreeSearchParamHybrid
-    pcd.estimate_normals(search(radius=voxel_size * 2, max_nn=30))
-    feature = o3d.pipelines.registration.compute_fpfh_feature(pcd, search(radius=voxel_size * 5, max_nn=100))
-    values = feature.data.T
-    full = np.zeros((flat.shape[0], values.shape[1]), dtype=values.dtype)
-    full[keep, :] = values
-    grid = full.reshape((cloud.shape[0], cloud.shape[1], values.shape[1]))
-    return torch.tensor(grid).permute(2, 0, 1).unsqueeze(dim=0)
+    height, width = organised.shape[-2:]
+    points = organised[0].permute(1, 2, 0).reshape(-1, 3).numpy()
+    present = np.flatnonzero((points != 0).all(axis=1))
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[present]))
+    hybrid = o3d.geometry.KDTreeSearchParamHybrid
+    cloud.estimate_normals(hybrid(radius=2 * voxel_size, max_nn=30))
+    fpfh = o3d.pipelines.registration.compute_fpfh_feature(cloud, hybrid(radius=5 * voxel_size, max_nn=100))
+    image = np.zeros((height * width, fpfh.data.shape[0]), dtype=fpfh.data.dtype)
+    image[present] = fpfh.data.T
+    return torch.from_numpy(image.reshape(height, width, -1)).permute(2, 0, 1)[None]
 
 
 def released_patches(organised: torch.Tensor, grid: int = 28) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -61,41 +60,41 @@ def released_patches(organised: torch.Tensor, grid: int = 28) -> tuple[torch.Ten
 
 
 class ReleasedScorer:
-    """``compute_s_s_map`` of the released ``Features`` for one image, keeping the released bookkeeping."""
+    """The work of the released ``compute_s_s_map`` for one image: exact distances to the whole bank,
+    the Eq. 7 re-weighted image score, the bilinear map, the 8-bit PIL blur and the per-image lists."""
 
     def __init__(self, bank: torch.Tensor, image_size: int = 224, n_reweight: int = 3) -> None:
         self.bank, self.image_size, self.n_reweight = bank, image_size, n_reweight
         self.blur = ImageFilter.GaussianBlur(radius=4)
-        self.image_preds: list = []
-        self.pixel_preds: list = []
-        self.predictions: list = []
+        self.image_scores: list = []
+        self.pixel_scores: list = []
+        self.maps: list = []
 
     def _blur(self, score_map: torch.Tensor) -> torch.Tensor:  # KNNGaussianBlur: via an 8-bit PIL image
-        top = score_map.max()
-        as_bytes = (score_map[0, 0] / top).mul(255).byte().numpy()
-        blurred = np.asarray(Image.fromarray(as_bytes, mode="L").filter(self.blur), dtype=np.float32) / 255
-        return torch.from_numpy(blurred)[None] * top
+        peak = score_map.max()
+        grey = (score_map[0, 0] / peak * 255).byte().numpy()
+        smoothed = np.asarray(Image.fromarray(grey, mode="L").filter(self.blur), dtype=np.float32) / 255
+        return torch.from_numpy(smoothed)[None] * peak
 
     def predict(self, organised: torch.Tensor) -> float:
-        patch, dims = released_patches(organised)
-        dist = torch.cdist(patch, self.bank)
-        min_val, min_idx = torch.min(dist, dim=1)
-        s_idx = torch.argmax(min_val)
-        s_star = torch.max(min_val)
-        m_test = patch[s_idx].unsqueeze(0)
-        m_star = self.bank[min_idx[s_idx]].unsqueeze(0)
-        _, nn_idx = torch.topk(torch.cdist(m_star, self.bank), k=self.n_reweight, largest=False)
-        m_star_knn = torch.linalg.norm(m_test - self.bank[nn_idx[0, 1:]], dim=1)
-        scale = torch.sqrt(torch.tensor(patch.shape[1]))
-        score = (1 - torch.exp(s_star / scale) / torch.sum(torch.exp(m_star_knn / scale))) * s_star
-        s_map = F.interpolate(
-            min_val.view(1, 1, *dims), size=(self.image_size, self.image_size), mode="bilinear"
+        patches, grid = released_patches(organised)
+        nearest_distance, nearest_entry = torch.cdist(patches, self.bank).min(dim=1)
+        worst = int(nearest_distance.argmax())
+        distance = nearest_distance[worst]
+        entry = self.bank[nearest_entry[worst]][None]
+        # the entry's own nearest bank neighbours (itself first), then the worst patch's distances to them
+        neighbours = torch.cdist(entry, self.bank).topk(self.n_reweight, largest=False).indices[0, 1:]
+        to_neighbours = (patches[worst][None] - self.bank[neighbours]).norm(dim=1)
+        root_dim = float(np.sqrt(patches.shape[1]))
+        weight = 1 - torch.exp(distance / root_dim) / torch.exp(to_neighbours / root_dim).sum()
+        score_map = F.interpolate(
+            nearest_distance.view(1, 1, *grid), size=(self.image_size, self.image_size), mode="bilinear"
         )
-        s_map = self._blur(s_map)
-        self.image_preds.append(score.numpy())
-        self.pixel_preds.extend(s_map.flatten().numpy())
-        self.predictions.append(s_map.detach().cpu().squeeze().numpy())
-        return float(score)
+        score_map = self._blur(score_map)
+        self.image_scores.append((weight * distance).numpy())
+        self.pixel_scores.extend(score_map.flatten().numpy())
+        self.maps.append(score_map.squeeze().numpy())
+        return float(weight * distance)
 
 
 def as_loader_tensor(xyz: np.ndarray) -> torch.Tensor:
