@@ -163,10 +163,9 @@ for label, name in METHODS.items():
 # A second change comes from the backbone, not the budget. A ResNet stage ends in a ReLU, so its features
 # are never negative, and the released RD4AD decoder ends each stage in a ReLU too. An EfficientNet stage
 # ends in a linear projection, with negative values: a decoder that can only output non-negative numbers
-# never reaches them, and its training loss stalls (on the synthetic washer at about 0.35 cosine distance
-# per stage). `RD4AD.fit` checks the teacher's features and, when they are signed, drops the decoder's
-# last ReLU of every stage. `tests/test_teacher_student.py` trains both decoders on the same images and
-# checks the difference.
+# never reaches them, and its training loss stalls far above what the decoder could reach. `RD4AD.fit`
+# checks the teacher's features and, when they are signed, drops the decoder's last ReLU of every stage.
+# `tests/test_teacher_student.py` trains both decoders on the same images and checks the difference.
 
 # %% [markdown]
 # ## Run it

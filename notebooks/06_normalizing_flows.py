@@ -65,12 +65,13 @@ OPTIONS = {name: {} for name in METHODS}
 if QUICK:
     OPTIONS.update(
         {
-            # FastFlow on brick / grass, image AUROC (AU-PRO): 4 epochs 1.000 / 0.970 (0.829 / 0.767), 8 epochs
-            # 1.000 / 0.988 (0.845 / 0.802)
+            # measured once outside this notebook (2026-12-02, two idle cores), FastFlow on brick / grass,
+            # image AUROC (AU-PRO): 4 epochs 1.000 / 0.970 (0.829 / 0.767), 8 epochs 1.000 / 0.988
+            # (0.845 / 0.802)
             "FastFlow": {"epochs": 4},
             "CFLOW-AD": {"epochs": 1},
-            # DifferNet on brick / grass, image AUROC: 10 epochs 0.916 / 0.890, 15 epochs 0.906 / 0.866, 30 epochs
-            # 0.884 / 0.844: fewer epochs score higher on these 100 training images
+            # measured the same way, DifferNet on brick / grass, image AUROC: 10 epochs 0.916 / 0.890,
+            # 15 epochs 0.906 / 0.866, 30 epochs 0.884 / 0.844 (fewer epochs score higher here)
             "DifferNet": {"epochs": 10, "train_transforms": 2, "test_transforms": 2},
         }
     )
@@ -78,8 +79,8 @@ BACKBONE = methods.preset_settings("fastflow", PRESET)["backbone"]
 SIZE = "quick" if QUICK else "full"
 LOAD = {} if QUICK or DATASET == "synthetic" else dict(image_size=256)
 if QUICK and device == "cpu":
-    # two threads: on two idle cores the chapter ran in 124 s with two, 138 s with one (DifferNet's gradient
-    # maps and the backbone's convolutions gain most); on a CPU that other programs keep busy, use one
+    # two threads: on two idle cores the chapter once ran in 124 s with two, 138 s with one (DifferNet's
+    # gradient maps and the backbone's convolutions gain most); on a CPU other programs keep busy, use one
     torch.set_num_threads(min(2, torch.get_num_threads()))
 print(
     f"{DATASET}: {categories} (RGB categories found: {found}) on {device}; "
