@@ -145,6 +145,50 @@ def test_pdn_receptive_field_is_33_pixels() -> None:
     assert rows.max() - rows.min() + 1 == 33 and cols.max() - cols.min() + 1 == 33
 
 
+def field_columns(pdn: torch.nn.Sequential, size: int) -> list[tuple[int, int]]:
+    """First and last input column each output column of the middle row sees (autograd, positive weights)."""
+    with torch.no_grad():
+        for parameter in pdn.parameters():
+            parameter.abs_().add_(0.01)
+    image = torch.rand(1, 3, size, size, requires_grad=True)
+    output = pdn(image)
+    spans = []
+    for column in range(output.shape[3]):
+        row = output[0, :, output.shape[2] // 2, column].sum()
+        (grad,) = torch.autograd.grad(row, image, retain_graph=True)
+        cols = np.nonzero(grad.abs().sum((0, 1, 2)).numpy())[0]
+        spans.append((int(cols.min()), int(cols.max())))
+    return spans
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_teacher_pdn_is_distilled_on_the_grid_of_its_targets(size: int, monkeypatch) -> None:
+    """The targets are the backbone's maps resized (align_corners=False) to the distilled PDN's grid g, so
+    target cell j is centred on pixel (j + 0.5) size / g - 0.5. The padded PDN (released pretraining) sees
+    a patch centred there; the unpadded one, whose grid starts 16 px in, would be asked for features
+    of a patch up to 17 px away from the one it sees (the bug this replaces)."""
+    for padding, worst in ((True, 2.0), (False, 12.0)):
+        spans = field_columns(small_pdn(4, width=4, padding=padding), size)
+        grid = len(spans)
+        offsets = [
+            abs((first + last) / 2 - ((j + 0.5) * size / grid - 0.5))
+            for j, (first, last) in enumerate(spans)
+            if last - first + 1 == 33  # fields that lie wholly inside the image
+        ]
+        assert (max(offsets) <= worst) if padding else (max(offsets) >= worst), (padding, max(offsets))
+    built = []  # and fit distils the padded PDN, then predicts with the unpadded one
+
+    def recording(*args, **kwargs):
+        built.append(kwargs.get("padding", False))
+        return small_pdn(*args, **kwargs)
+
+    monkeypatch.setattr(efficientad_module, "small_pdn", recording)
+    EfficientAD(image_size=SIZE, epochs=1, teacher_epochs=1, pdn_width=4, ae_width=8, **TINY).fit(
+        as_samples(stripes(3))
+    )
+    assert built[:2] == [True, False]
+
+
 def test_quantile_normalisation_maps_q_a_to_0_and_q_b_to_0_1() -> None:
     values = torch.rand(10_000) ** 2
     q_a, q_b = (float(torch.quantile(values, q)) for q in (0.9, 0.995))
@@ -158,6 +202,21 @@ def test_hard_feature_loss_keeps_the_top_quantile() -> None:
     assert float(hard_feature_loss(teacher, student, 0.99)) == pytest.approx(
         np.mean(np.arange(990, 1000)), 0.01
     )
+
+
+def test_efficientad_student_disagrees_on_a_scratch() -> None:
+    detector = EfficientAD(
+        image_size=SIZE, epochs=10, teacher_epochs=10, batch_size=4, teacher_batch_size=4, pdn_width=8,
+        ae_width=16, learning_rate=3e-3, teacher_learning_rate=1e-3, hard_quantile=0.9, out_channels=32,
+        backbone_scale=1, **TINY,
+    ).fit(as_samples(stripes(16)))  # fmt: skip
+    assert detector.teacher_loss_history_[-1] < 0.8 * detector.teacher_loss_history_[0]
+    defect_image, mask = scratched(stripes(1, seed=2)[0])
+    defect = Sample("stripes", "test", label=1, image=defect_image, mask=mask)
+    prediction = detector.predict([*as_samples(stripes(4, seed=1), "test"), defect])
+    assert prediction.scores[-1] > prediction.scores[:-1].max()
+    defect_map = prediction.maps[-1]
+    assert defect_map[mask].mean() > 3 * defect_map[~mask].mean() > 0
 
 
 def test_efficientad_normalises_held_back_maps() -> None:

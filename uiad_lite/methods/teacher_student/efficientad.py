@@ -9,12 +9,19 @@
   teacher is distilled on **the normal training images at hand** (the images passed to ``fit``, all
   of them, validation ones included), with the package's frozen backbone (EfficientNet-Lite0 stages 2+3
   in ``quick``) as the target: its stages are 3×3 averaged, resized to the PDN's grid and concatenated
-  (the teacher's output channels = the backbone's). It learns what the backbone says about this
-  product's patches; it has seen no defect, which is the same condition the student trains under.
+  (optionally pooled to ``out_channels``, as PatchCore reduces them). It learns what the backbone says
+  about this product's patches; it has seen no defect, which is the same condition the student trains
+  under. The geometry is the released pretraining's: the backbone reads the image at ``backbone_scale``
+  times the PDN's size (512 px for 256), and the PDN being distilled has **padding**, so its output grid
+  covers the whole image as the backbone's does and output j sees the patch centred on target cell j
+  (``tests`` check: within 2 px). The distilled weights are then used without padding, as released.
+  Distilling the unpadded PDN instead asks its border outputs for the features of patches up to 17 px
+  away from the ones they see; on textures such a teacher barely learns.
 * **Student** PDN with twice the channels: the first half regresses the teacher's (channel-normalised)
   output with the **hard feature loss**: only the squared errors at or above their ``hard_quantile``
   (0.999) quantile in the batch count. The paper's ImageNet penalty on the student is left out (no
-  ImageNet offline). The second half regresses the autoencoder's output.
+  ImageNet offline). The second half regresses the autoencoder's output (that loss trains both, as
+  released).
 * **Autoencoder** (logical anomalies): a strided-convolution encoder squeezes the whole image into a
   64-d code, a decoder (upsampling + convolutions) predicts the teacher's output map. It must
   reproduce global layout, so a missing or misplaced part shows up in (AE − student) even when every
@@ -25,7 +32,8 @@
   (:func:`quantile_normalise`; q_a -> 0, q_b -> 0.1), then combined as (M_ST + M_AE)/2, upsampled to
   the input size (no smoothing); image score = the map's maximum.
 * Released training: Adam lr 1e-4, weight decay 1e-5, 70 000 steps of batch 1, lr ×0.1 after 95 %,
-  256 px. Here ``epochs`` passes over the training images in batches of ``batch_size``.
+  256 px; teacher pretraining: 60 000 steps of batch 16, lr 1e-4. Here ``epochs`` (``teacher_epochs``)
+  passes over the training images in batches of ``batch_size`` (``teacher_batch_size``).
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from uiad_lite.data.sample import Sample
 from uiad_lite.features.backbones import Backbone
 from uiad_lite.features.patch_features import aggregate_neighbourhood
 from uiad_lite.methods.base import Prediction
-from uiad_lite.methods.teacher_student.distillation import DistillationDetector, check_finite
+from uiad_lite.methods.teacher_student.distillation import DistillationDetector, check_finite, images_of
 
 
 def small_pdn(out_channels: int, width: int = 128, padding: bool = False) -> nn.Sequential:
@@ -117,8 +125,9 @@ class EfficientAD(DistillationDetector):
     Args:
         out_channels: teacher output channels (None: the backbone's; the paper reduces WRN features to 384).
         pdn_width: first PDN width (released: 128); ``ae_width``: autoencoder width (released: 64).
-        teacher_epochs, teacher_learning_rate: Adam passes over the training images (and its rate) to
-            distil the teacher PDN from the backbone (released pretraining: lr 1e-4 on ImageNet).
+        teacher_epochs, teacher_learning_rate, teacher_batch_size: Adam passes over the training images
+            (rate, batch) to distil the teacher PDN from the backbone (released: lr 1e-4, batch 16, ImageNet).
+        backbone_scale: the backbone reads the images at this multiple of ``image_size`` (released: 2).
         hard_quantile: the hard feature loss's quantile (0.999).
         validation_fraction: share of the training images held back for the map quantiles (at least one
             image, and at least one left for training; the released code holds back 10 %).
@@ -134,6 +143,8 @@ class EfficientAD(DistillationDetector):
         batch_size: int = 8,
         learning_rate: float = 1e-4,
         teacher_learning_rate: float = 1e-4,
+        teacher_batch_size: int = 16,
+        backbone_scale: int = 2,
         weight_decay: float = 1e-5,
         out_channels: int | None = None,
         pdn_width: int = 128,
@@ -155,7 +166,8 @@ class EfficientAD(DistillationDetector):
             learning_rate,
             weight_decay,
         )
-        self.teacher_learning_rate = teacher_learning_rate
+        self.teacher_learning_rate, self.teacher_batch_size = teacher_learning_rate, int(teacher_batch_size)
+        self.backbone_scale = int(backbone_scale)
         self.pdn_width, self.ae_width, self.hard_quantile = pdn_width, ae_width, hard_quantile
         self.validation_fraction, self.quantiles = validation_fraction, tuple(quantiles)
         self.out_channels = out_channels
@@ -166,8 +178,10 @@ class EfficientAD(DistillationDetector):
         self.map_quantiles_: dict[str, tuple[float, float]] = {}
         self.validation_indices_: np.ndarray | None = None
 
-    def _targets(self, images: torch.Tensor, grid: int) -> torch.Tensor:
-        """The backbone's stages, 3×3 averaged, resized to the PDN grid, concatenated, standardised."""
+    def _targets(self, samples: Sequence[Sample], grid: int) -> torch.Tensor:
+        """The backbone's stages on the images at twice the PDN's input size (released: 512 px for 256),
+        3×3 averaged, resized to the padded PDN's grid, concatenated, standardised."""
+        images = images_of(samples, self.backbone_scale * self.image_size, self.name)
         features = [aggregate_neighbourhood(f) for f in self._teacher_features(images)]
         joined = torch.cat(
             [F.interpolate(f, size=grid, mode="bilinear", align_corners=False) for f in features], 1
@@ -183,8 +197,10 @@ class EfficientAD(DistillationDetector):
     def _train(self, loss_of, parameters, count: int, epochs: int, desc: str) -> list[float]:
         rate = self.teacher_learning_rate if desc.startswith("teacher") else self.learning_rate
         optimiser = torch.optim.Adam(parameters, lr=rate, weight_decay=self.weight_decay)
-        history, saved = [], self.epochs
+        history, saved = [], (self.epochs, self.batch_size)
         self.epochs = epochs
+        if desc.startswith("teacher"):
+            self.batch_size = self.teacher_batch_size
         for epoch, batches in self._epochs(count, f"EfficientAD {desc}"):
             if epoch == max(1, int(0.95 * epochs)) and not desc.startswith("teacher"):
                 for group in optimiser.param_groups:  # released: lr x 0.1 after 95 % of the steps
@@ -198,7 +214,7 @@ class EfficientAD(DistillationDetector):
                 optimiser.step()
                 total += float(loss.detach()) * len(batch)
             history.append(total / count)
-        self.epochs = saved
+        self.epochs, self.batch_size = saved
         return history
 
     def _jitter(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -219,14 +235,20 @@ class EfficientAD(DistillationDetector):
                 f"EfficientAD needs at least 2 training images (one held back), got {len(images)}"
             )
         torch.manual_seed(self.seed)
-        teacher = small_pdn(self.channels, self.pdn_width).to(self.device)
-        grid = teacher(torch.zeros(1, 3, self.image_size, self.image_size, device=self.device)).shape[-1]
-        targets = self._targets(images, grid)
+        # distilled with padding, so that its output grid covers the image as the backbone's does (released
+        # pretraining.py); then used without padding (the same weights), as released
+        padded = small_pdn(self.channels, self.pdn_width, padding=True).to(self.device)
+        size = self.image_size
+        padded_grid = padded(torch.zeros(1, 3, size, size, device=self.device)).shape[-1]
+        targets = self._targets(samples, padded_grid)
         net_in = self._normalise(images)
         self.teacher_loss_history_ = self._train(
-            lambda i: F.mse_loss(teacher(net_in[i]), targets[i]), teacher.parameters(), len(images),
+            lambda i: F.mse_loss(padded(net_in[i]), targets[i]), padded.parameters(), len(images),
             self.teacher_epochs, "teacher distillation",
         )  # fmt: skip
+        teacher = small_pdn(self.channels, self.pdn_width).to(self.device)
+        teacher.load_state_dict(padded.state_dict())
+        grid = teacher(torch.zeros(1, 3, size, size, device=self.device)).shape[-1]
         teacher.eval().requires_grad_(False)
         with torch.no_grad():
             outputs = torch.cat([teacher(net_in[i : i + 16]) for i in range(0, len(images), 16)])
@@ -244,17 +266,18 @@ class EfficientAD(DistillationDetector):
         generator = torch.Generator().manual_seed(self.seed)
         c = self.channels
 
+        targets = (outputs - self.teacher_mean_) / self.teacher_std_  # the student's target (no augmentation)
+
         def loss_of(index: torch.Tensor) -> torch.Tensor:
-            batch = images[train[index]]
-            with torch.no_grad():
-                target = self._teacher_out(self._normalise(batch))
-            st = hard_feature_loss(target, student(self._normalise(batch))[:, :c], self.hard_quantile)
+            chosen = train[index]
+            batch = images[chosen]
+            st = hard_feature_loss(targets[chosen], student(net_in[chosen])[:, :c], self.hard_quantile)
             jittered = self._normalise(self._jitter(batch, generator))
             with torch.no_grad():
                 target_aug = self._teacher_out(jittered)
             ae = autoencoder(jittered)
             return (
-                st + (target_aug - ae).pow(2).mean() + (ae.detach() - student(jittered)[:, c:]).pow(2).mean()
+                st + (target_aug - ae).pow(2).mean() + (ae - student(jittered)[:, c:]).pow(2).mean()
             )
 
         self.student_, self.autoencoder_ = student.train(), autoencoder.train()
