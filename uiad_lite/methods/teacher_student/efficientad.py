@@ -179,17 +179,23 @@ class EfficientAD(DistillationDetector):
         self.validation_indices_: np.ndarray | None = None
 
     def _targets(self, samples: Sequence[Sample], grid: int) -> torch.Tensor:
-        """The backbone's stages on the images at twice the PDN's input size (released: 512 px for 256),
-        3×3 averaged, resized to the padded PDN's grid, concatenated, standardised."""
-        images = images_of(samples, self.backbone_scale * self.image_size, self.name)
-        features = [aggregate_neighbourhood(f) for f in self._teacher_features(images)]
-        joined = torch.cat(
-            [F.interpolate(f, size=grid, mode="bilinear", align_corners=False) for f in features], 1
-        )
-        if self.out_channels:  # PatchCore's reduction: adaptive average pooling over the channels
-            n, c, h, w = joined.shape
-            pooled = F.adaptive_avg_pool1d(joined.permute(0, 2, 3, 1).reshape(-1, 1, c), self.out_channels)
-            joined = pooled.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+        """The backbone's stages on the images at ``backbone_scale`` times the PDN's input size, 3×3
+        averaged, resized to the padded PDN's grid, concatenated, pooled to ``out_channels``, standardised.
+        Computed 16 images at a time, so only the pooled targets of all images are held at once."""
+        parts = []
+        for start in range(0, len(samples), 16):
+            images = images_of(samples[start : start + 16], self.backbone_scale * self.image_size, self.name)
+            features = [aggregate_neighbourhood(f) for f in self._teacher_features(images)]
+            joined = torch.cat(
+                [F.interpolate(f, size=grid, mode="bilinear", align_corners=False) for f in features], 1
+            )
+            if self.out_channels:  # PatchCore's reduction: adaptive average pooling over the channels
+                n, c, h, w = joined.shape
+                columns = joined.permute(0, 2, 3, 1).reshape(-1, 1, c)
+                pooled = F.adaptive_avg_pool1d(columns, self.out_channels)
+                joined = pooled.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+            parts.append(joined)
+        joined = torch.cat(parts)
         return (joined - joined.mean((0, 2, 3), keepdim=True)) / joined.std(
             (0, 2, 3), keepdim=True
         ).clamp_min(1e-6)
@@ -240,7 +246,7 @@ class EfficientAD(DistillationDetector):
         padded = small_pdn(self.channels, self.pdn_width, padding=True).to(self.device)
         size = self.image_size
         padded_grid = padded(torch.zeros(1, 3, size, size, device=self.device)).shape[-1]
-        targets = self._targets(samples, padded_grid)
+        targets = self._targets(list(samples), padded_grid)
         net_in = self._normalise(images)
         self.teacher_loss_history_ = self._train(
             lambda i: F.mse_loss(padded(net_in[i]), targets[i]), padded.parameters(), len(images),
