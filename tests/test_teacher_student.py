@@ -289,6 +289,8 @@ def test_training_set_smaller_than_a_batch() -> None:
         )
     with pytest.raises(ValueError, match="at least one sample"):
         RD4AD(image_size=SIZE, epochs=1, **TINY).fit([])
+    with pytest.raises(ValueError, match="teacher_batch_size and backbone_scale"):
+        EfficientAD(image_size=SIZE, teacher_batch_size=0, **TINY)
 
 
 def test_end_to_end_on_tiny_synthetic_plate() -> None:

@@ -160,6 +160,9 @@ class EfficientAD(DistillationDetector):
         if not 0 < hard_quantile < 1 or not 0 < validation_fraction < 1:
             raise ValueError(f"hard_quantile and validation_fraction must lie in (0, 1), got "
                              f"{hard_quantile}, {validation_fraction}")  # fmt: skip
+        if teacher_batch_size < 1 or backbone_scale < 1:
+            raise ValueError(f"teacher_batch_size and backbone_scale must be at least 1, got "
+                             f"{teacher_batch_size}, {backbone_scale}")  # fmt: skip
         super().__init__(backbone, layers, image_size, epochs, batch_size, device, seed, pretrained, progress)
         self.teacher_epochs, self.learning_rate, self.weight_decay = (
             teacher_epochs,
