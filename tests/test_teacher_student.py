@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -187,6 +189,20 @@ def test_teacher_pdn_is_distilled_on_the_grid_of_its_targets(size: int, monkeypa
         as_samples(stripes(3))
     )
     assert built[:2] == [True, False]
+
+
+def test_paper_preset_geometry_is_the_released_one() -> None:
+    """At the paper preset's 256 px the PDN's output is 56 x 56 (paper Sec. 3.1); padded, 64 x 64, the grid
+    of the backbone's layer2 (stride 8) on the image at backbone_scale x 256 = 512 px (released)."""
+    settings = methods.preset_settings("efficientad", "paper")
+    size = settings["image_size"]
+    default_scale = inspect.signature(EfficientAD).parameters["backbone_scale"].default
+    scale = settings.get("backbone_scale", default_scale)
+    with torch.no_grad():
+        unpadded = small_pdn(4, width=4)(torch.zeros(1, 3, size, size)).shape[-1]
+        padded = small_pdn(4, width=4, padding=True)(torch.zeros(1, 3, size, size)).shape[-1]
+    assert (size, unpadded) == (256, 56)
+    assert padded == scale * size // 8 == 64
 
 
 def test_quantile_normalisation_maps_q_a_to_0_and_q_b_to_0_1() -> None:
