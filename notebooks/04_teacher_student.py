@@ -175,7 +175,8 @@ for label, name in METHODS.items():
 # ## Run it
 #
 # One detector per method and category, fitted on the normal training images, evaluated on the test
-# images, recorded in the results registry (`uiad_lite.experiment.run_detector`).
+# images, recorded in the results registry (`uiad_lite.experiment.run_detector`). In JupyterLab a bar per
+# category and, inside it, one per training stage count the epochs (the runner saves no progress bars).
 
 # %%
 experiments = {}
@@ -186,7 +187,7 @@ def run(label):
     name = METHODS[label]
 
     def make_detector():
-        return methods.create(name, preset=PRESET, device=device, seed=SEED, progress=False, **OPTIONS[label])
+        return methods.create(name, preset=PRESET, device=device, seed=SEED, **OPTIONS[label])
 
     backbone = methods.preset_settings(name, PRESET)["backbone"]
     experiments[label] = run_detector(
